@@ -84,14 +84,14 @@ def test_custom_imports_is_all_a_config_needs():
 
 
 def test_unsupported_openmmlab_version_fails_with_the_fix():
-    def fake_version(dist):
-        return {'mmcv': '2.2.0'}.get(dist, '99.0.0' if dist == 'x' else {
-            'mmengine': '0.10.7',
-            'mmdet': '3.3.0',
-            'mmsegmentation': '1.2.2'
-        }[dist])
+    installed = {
+        'mmengine': '0.10.7',
+        'mmcv': '2.2.0',  # mmdet 3.3 / mmseg 1.2 assert mmcv < 2.2.0
+        'mmdet': '3.3.0',
+        'mmsegmentation': '1.2.2',
+    }
 
-    with mock.patch.object(version_check, 'version', fake_version):
+    with mock.patch.object(version_check, 'version', installed.__getitem__):
         with pytest.raises(ImportError) as excinfo:
             version_check.check_openmmlab_versions()
     message = str(excinfo.value)
@@ -114,4 +114,4 @@ def test_our_tests_are_the_ones_that_run():
 
 def test_custom_imports_helper_imports_mmattn():
     modules = import_modules_from_strings(['mmattn'])
-    assert modules is mmattn
+    assert modules == [mmattn]
