@@ -35,6 +35,16 @@ def _load_tool():
     return module
 
 
+def _decode_rle(segm):
+    """Uncompressed COCO RLE -> boolean mask (runs alternate 0/1 over
+    column-major pixels, starting with 0)."""
+    h, w = segm['size']
+    values = np.arange(len(segm['counts'])) % 2
+    flat = np.repeat(values, segm['counts']).astype(bool)
+    assert flat.size == h * w
+    return flat.reshape((h, w), order='F')
+
+
 def _read_bytes(path):
     with open(path, 'rb') as f:
         return f.read()
@@ -65,16 +75,17 @@ def test_coco_json_is_consistent(synthetic_det_root):
     image_ids = set()
     for split in ('train', 'val'):
         coco = _load(synthetic_det_root, split)
-        assert [c['name'] for c in coco['categories']
-                ] == list(SYNTHETIC_DET_CLASSES)
+        assert [c['name']
+                for c in coco['categories']] == list(SYNTHETIC_DET_CLASSES)
         assert [c['id'] for c in coco['categories']
-                ] == list(range(1, len(SYNTHETIC_DET_CLASSES) + 1))
+                ] == list(range(1,
+                                len(SYNTHETIC_DET_CLASSES) + 1))
         images = {im['id']: im for im in coco['images']}
         assert images and not image_ids & set(images)  # ids unique overall
         image_ids |= set(images)
         for im in images.values():
-            assert osp.isfile(osp.join(synthetic_det_root, split,
-                                       im['file_name']))
+            assert osp.isfile(
+                osp.join(synthetic_det_root, split, im['file_name']))
         ann_ids = [a['id'] for a in coco['annotations']]
         assert len(ann_ids) == len(set(ann_ids))
         annotated = set()
@@ -88,14 +99,40 @@ def test_coco_json_is_consistent(synthetic_det_root):
             assert 1 <= ann['category_id'] <= len(SYNTHETIC_DET_CLASSES)
             # The area counts visible pixels, all inside the box.
             assert 0 < ann['area'] <= w * h
-            # The box is the extent of the visible part: the polygons
-            # (through boundary pixels) touch all four sides of it.
-            pts = np.concatenate(
-                [np.reshape(p, (-1, 2)) for p in ann['segmentation']])
-            assert all(len(p) >= 6 for p in ann['segmentation'])
+            segm = ann['segmentation']
+            if isinstance(segm, dict):  # RLE: exactly the visible pixels
+                mask = _decode_rle(segm)
+                assert mask.shape == (im['height'], im['width'])
+                assert mask.sum() == ann['area']
+                ys, xs = np.nonzero(mask)
+                pts = np.stack([xs, ys], axis=1)
+            else:  # polygons through the boundary pixels
+                assert all(len(p) >= 6 for p in segm)
+                pts = np.concatenate([np.reshape(p, (-1, 2)) for p in segm])
+            # The box is the extent of the visible part.
             np.testing.assert_allclose(pts.min(0), [x, y])
             np.testing.assert_allclose(pts.max(0) + 1, [x + w, y + h])
         assert annotated == set(images), 'every image has an object'
+
+
+def test_occluded_object_with_a_hole_is_stored_as_rle():
+    from pycocotools import mask as mask_utils
+
+    from mmattn.synthetic.det import _segmentation
+
+    ring = np.zeros((9, 12), bool)
+    ring[1:8, 2:10] = True
+    ring[3:6, 4:7] = False  # an object on top, inside this one
+    segm = _segmentation(ring)
+    assert isinstance(segm, dict) and segm['size'] == [9, 12]
+    np.testing.assert_array_equal(_decode_rle(segm), ring)
+    rle = mask_utils.frPyObjects(segm, 9, 12)
+    np.testing.assert_array_equal(mask_utils.decode(rle).astype(bool), ring)
+    # Without the hole, polygons (one per part) are kept.
+    two_parts = np.zeros((9, 12), bool)
+    two_parts[1:4, 1:4] = two_parts[5:8, 6:11] = True
+    segm = _segmentation(two_parts)
+    assert isinstance(segm, list) and len(segm) == 2
 
 
 def test_objects_vary_in_size_and_occlude(tmp_path):
@@ -151,8 +188,8 @@ def test_mmdet_coco_dataset_loads_every_image(synthetic_det_root):
             assert (boxes[:, :2] >= 0).all()
             assert (boxes[:, 2] <= w).all() and (boxes[:, 3] <= h).all()
             assert (boxes[:, 2:] > boxes[:, :2]).all()
-            assert ((labels >= 0) & (labels < len(SYNTHETIC_DET_CLASSES))
-                    ).all()
+            assert ((labels >= 0) &
+                    (labels < len(SYNTHETIC_DET_CLASSES))).all()
 
 
 def test_pycocotools_scores_ground_truth_as_perfect(synthetic_det_root):
@@ -174,12 +211,21 @@ def test_pycocotools_scores_ground_truth_as_perfect(synthetic_det_root):
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
+    for ann in gt.dataset['annotations']:  # pycocotools reads every mask
+        mask = gt.annToMask(ann)
+        if isinstance(ann['segmentation'], dict):
+            np.testing.assert_array_equal(mask,
+                                          _decode_rle(ann['segmentation']))
+        else:
+            assert mask.any()
     assert evaluator.stats[0] == pytest.approx(1.0)  # AP@[.5:.95]
     assert evaluator.stats[1] == pytest.approx(1.0)  # AP50
 
     # A shifted copy must score lower: the evaluation is not vacuous.
-    shifted = [dict(d, bbox=[d['bbox'][0] + d['bbox'][2] / 2] + d['bbox'][1:])
-               for d in detections]
+    shifted = [
+        dict(d, bbox=[d['bbox'][0] + d['bbox'][2] / 2] + d['bbox'][1:])
+        for d in detections
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         evaluator = COCOeval(gt, gt.loadRes(shifted), 'bbox')
         evaluator.evaluate()
@@ -222,9 +268,8 @@ def test_refuses_non_empty_folder_unless_overwrite(tmp_path):
     # Overwriting a larger dataset with a smaller one leaves no stale
     # images, and files the generator does not own stay.
     make_det_dataset(str(out), overwrite=True, **dict(SMALL, num_images=4))
-    assert sorted(os.listdir(out / 'train')) == [
-        f'{i:06d}.jpg' for i in range(3)
-    ]
+    assert sorted(os.listdir(out /
+                             'train')) == [f'{i:06d}.jpg' for i in range(3)]
     assert (out / 'notes.txt').read_text() == 'mine'
 
 
@@ -249,11 +294,10 @@ def test_cli_matches_function(tmp_path, capsys):
         show_progress=False)
     for split in ('train', 'val'):
         ann = osp.join('annotations', f'instances_{split}.json')
-        assert _read_bytes(tmp_path / 'cli' / ann) == _read_bytes(
-            tmp_path / 'api' / ann)
+        assert _read_bytes(tmp_path / 'cli' / ann) == _read_bytes(tmp_path /
+                                                                  'api' / ann)
     img = cv2.imread(str(tmp_path / 'cli' / 'train' / '000000.jpg'))
     assert img.shape == (64, 80, 3)
-
 
     # Error paths in-process (a second interpreter start costs seconds).
     make_data = _load_tool()

@@ -13,12 +13,13 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
-from mmattn.synthetic import (DEFAULT_PROXY_NOISE_MIXTURE,
-                              PROXY_NOISE_TYPES, SALIENCY_THRESHOLD,
-                              draw_seg_image, fmeasure, make_proxy_mask,
-                              make_saliency_reference, make_seg_dataset,
-                              mask_quality, read_label_png)
+from mmattn.synthetic import (DEFAULT_PROXY_NOISE_MIXTURE, PROXY_NOISE_TYPES,
+                              SALIENCY_THRESHOLD, draw_seg_image, fmeasure,
+                              make_proxy_mask, make_saliency_reference,
+                              make_seg_dataset, mask_quality, read_label_png,
+                              voc_palette)
 from mmattn.synthetic.noise import (allocate_severities, dilate_foreground,
                                     erode_foreground)
 
@@ -113,6 +114,14 @@ def test_mmseg_voc_dataset_loads_ground_truth_and_proxies(synthetic_seg_root):
                     ]))
             assert len(dataset) == len(_ids(root, 'train'))
             assert len(dataset.metainfo['classes']) == 21
+            # The PNGs carry the VOC colours mmseg uses for visualisation.
+            np.testing.assert_array_equal(voc_palette()[:21],
+                                          dataset.metainfo['palette'])
+            with Image.open(osp.join(root, folder, 'syn_000000.png')) as png:
+                assert png.mode == 'P'
+                np.testing.assert_array_equal(
+                    np.reshape(png.getpalette()[:63], (21, 3)),
+                    dataset.metainfo['palette'])
             for index in range(len(dataset)):
                 sample = dataset[index]
                 assert tuple(sample['inputs'].shape) == (3, 96, 96)
@@ -185,7 +194,10 @@ def test_noise_mixture_gives_clean_and_bad_proxies(synthetic_seg_root):
     tiers = [r['severity'] for r in train]
     # 10 train images, weights .3/.3/.25/.15: largest remainder gives
     # 3/3/2.5/1.5 -> 3/3/3/1 (the tie at .5 goes to the milder tier).
-    assert {t: tiers.count(t) for t in DEFAULT_PROXY_NOISE_MIXTURE} == dict(
+    assert {
+        t: tiers.count(t)
+        for t in DEFAULT_PROXY_NOISE_MIXTURE
+    } == dict(
         clean=3, mild=3, moderate=3, severe=1)
     clean = [r for r in train if r['severity'] == 'clean']
     assert all(r['miou'] == 1.0 and r['fg_iou'] == 1.0 for r in clean)
@@ -234,9 +246,9 @@ def test_boundary_noise_hand_worked():
     expected = np.zeros_like(square)
     expected[2:5, 2:5] = 1
     np.testing.assert_array_equal(eroded, expected)
-    np.testing.assert_array_equal(dilate_foreground(expected, 1), square -
-                                  np.isin(np.arange(49).reshape(7, 7),
-                                          [8, 12, 36, 40]))
+    np.testing.assert_array_equal(
+        dilate_foreground(expected, 1),
+        square - np.isin(np.arange(49).reshape(7, 7), [8, 12, 36, 40]))
     # A boundary between two classes does not move.
     halves = np.zeros((5, 8), np.uint8)
     halves[:, :4], halves[:, 4:] = 1, 2
@@ -258,8 +270,8 @@ def test_proxy_records_describe_the_corruption():
         tags = {int(c) for c in np.unique(clean) if c}
         for severity in ('mild', 'moderate', 'severe'):
             proxy, record = make_proxy_mask(
-                np.random.default_rng([index, len(severity)]), clean,
-                objects, [1, 2, 3, 4], severity)
+                np.random.default_rng([index, len(severity)]), clean, objects,
+                [1, 2, 3, 4], severity)
             assert record and not np.array_equal(proxy, clean)
             for op in record:
                 seen.add(op['type'])
@@ -402,7 +414,8 @@ def test_cli_matches_function(tmp_path, capsys):
     make_data = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_data)
     assert make_data.main(
-        ['seg', '--out', str(tmp_path / 'bad'), '--num-images', '1']) == 2
+        ['seg', '--out',
+         str(tmp_path / 'bad'), '--num-images', '1']) == 2
     assert 'num_images' in capsys.readouterr().err
     assert not (tmp_path / 'bad').exists()
     with pytest.raises(SystemExit):  # argparse: unknown option

@@ -1,0 +1,303 @@
+# Copyright (c) mmattn contributors. All rights reserved.
+"""A generated COCO-format detection dataset of shapes on cluttered
+backgrounds.
+
+Layout written by :func:`make_det_dataset`::
+
+    out_dir/
+      annotations/instances_train.json
+      annotations/instances_val.json
+      train/000000.jpg ...
+      val/000320.jpg ...
+      meta.json
+
+Load it with mmdet's ``CocoDataset``::
+
+    dict(type='CocoDataset', data_root=out_dir,
+         metainfo=dict(classes=SYNTHETIC_DET_CLASSES),
+         ann_file='annotations/instances_train.json',
+         data_prefix=dict(img='train/'), pipeline=[...])
+"""
+import math
+import os
+import os.path as osp
+from typing import Dict, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+from mmengine.logging import print_log
+
+from .common import (check_common_args, image_rng, prepare_output_dir,
+                     progress, write_jpeg, write_json, is_int)
+from .drawing import (SHAPE_NAMES, TEXTURE_PATTERNS, cluttered_background,
+                      finish_image, mask_bbox, paint, place_shape, rasterize,
+                      unit_shape)
+
+#: Class names of the detection dataset, in label order (category ids are
+#: ``index + 1``).
+SYNTHETIC_DET_CLASSES = SHAPE_NAMES
+
+DET_FORMAT = 'mmattn.synthetic.det'
+DET_FORMAT_VERSION = 1
+
+# Object extent (longer side before rotation) as a fraction of the image
+# side, drawn log-uniformly so that small objects are as common as large.
+_EXTENT_RANGE = (0.07, 0.42)
+_MIN_EXTENT_PX = 8.0
+_ASPECT_RANGE = (0.6, 1 / 0.6)
+# Occlusion control. A placement normally leaves every earlier object at
+# least _PLACEMENT_VISIBLE visible; with _HEAVY_OCCLUSION_PROB it may hide
+# more, and objects left under _MIN_VISIBLE visible are not annotated (their
+# slivers stay in the image as clutter).
+_PLACEMENT_VISIBLE = 0.65
+_HEAVY_OCCLUSION_PROB = 0.15
+_MIN_VISIBLE = 0.4
+_PLACEMENT_TRIES = 12
+# Texture of detection objects: mostly plain, independent of the class.
+_PATTERN_PROBS = (0.55, 0.15, 0.15, 0.15)
+
+_DET_STREAM = 0
+_MANAGED = ('annotations/instances_train.json',
+            'annotations/instances_val.json', 'train', 'val', 'meta.json')
+
+
+def _min_area(height: int, width: int) -> int:
+    return max(12, int(round(3e-4 * height * width)))
+
+
+def _place_objects(rng: np.random.Generator, height: int, width: int,
+                   max_objects: int) -> Tuple[np.ndarray, List[dict]]:
+    """Choose shapes and positions; later objects lie on top.
+
+    Returns:
+        tuple: ``owner`` (int32 ``(H, W)``, index of the top object per
+        pixel, -1 for background) and the placed objects (``label``,
+        in-image ``mask`` and its ``area``), bottom to top.
+    """
+    side = min(height, width)
+    min_extent = max(_MIN_EXTENT_PX, _EXTENT_RANGE[0] * side)
+    max_extent = max(1.5 * min_extent, _EXTENT_RANGE[1] * side)
+    min_area = _min_area(height, width)
+    owner = np.full((height, width), -1, np.int32)
+    placed: List[dict] = []
+    for _ in range(int(rng.integers(1, max_objects + 1))):
+        label = int(rng.integers(len(SHAPE_NAMES)))
+        for _ in range(_PLACEMENT_TRIES):
+            extent = math.exp(
+                rng.uniform(math.log(min_extent), math.log(max_extent)))
+            aspect = math.exp(rng.uniform(*np.log(_ASPECT_RANGE)))
+            half = (0.5 * extent * math.sqrt(aspect),
+                    0.5 * extent / math.sqrt(aspect))
+            # Centres may come close enough to the border to truncate the
+            # shape a little; the box is the visible extent either way.
+            reach = 0.5 * max(half)
+            cx = rng.uniform(
+                min(reach, width / 2), max(width - reach, width / 2))
+            cy = rng.uniform(
+                min(reach, height / 2), max(height - reach, height / 2))
+            poly = place_shape(
+                unit_shape(SHAPE_NAMES[label], rng), (cx, cy), half,
+                rng.uniform(0, 360))
+            mask = rasterize(poly, height, width)
+            area = int(mask.sum())
+            if area < 2 * min_area:
+                continue
+            trial = owner.copy()
+            trial[mask] = len(placed)
+            if rng.random() >= _HEAVY_OCCLUSION_PROB and any(
+                    np.count_nonzero(trial == j) < _PLACEMENT_VISIBLE *
+                    obj['area'] for j, obj in enumerate(placed)):
+                continue
+            owner = trial
+            placed.append(dict(label=label, mask=mask, area=area))
+            break
+    return owner, placed
+
+
+def _rle(mask: np.ndarray) -> dict:
+    """Uncompressed COCO RLE: run lengths over the column-major pixels,
+    starting with a (possibly empty) run of zeros."""
+    flat = mask.reshape(-1, order='F').astype(np.int8)
+    changes = np.flatnonzero(np.diff(flat)) + 1
+    bounds = np.concatenate([[0], changes, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat[0]:
+        counts = [0] + counts
+    return dict(size=[int(mask.shape[0]), int(mask.shape[1])], counts=counts)
+
+
+def _segmentation(visible: np.ndarray):
+    """COCO segmentation of a visible mask: polygons
+    (``[[x0, y0, x1, y1, ...], ...]``, one per part of an occluded object),
+    or an uncompressed RLE when polygons cannot represent the mask (a hole
+    left by an object on top, or a part too thin to have an area)."""
+    contours, hierarchy = cv2.findContours(
+        visible.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    has_hole = (hierarchy[0][:, 3] >= 0).any()
+    if has_hole or any(len(c) < 3 for c in contours):
+        return _rle(visible)
+    return [c.reshape(-1).astype(float).tolist() for c in contours]
+
+
+def draw_det_image(rng: np.random.Generator,
+                   height: int,
+                   width: int,
+                   max_objects: int = 6) -> Tuple[np.ndarray, List[dict]]:
+    """Draw one detection image and its annotations.
+
+    Args:
+        rng (numpy.random.Generator): The image's own generator.
+        height (int): Image height.
+        width (int): Image width.
+        max_objects (int): Most objects placed (before occlusion drops).
+
+    Returns:
+        tuple: uint8 RGB image ``(H, W, 3)`` and a non-empty list of
+        annotations with ``label`` (0-based), ``bbox`` (``[x, y, w, h]`` of
+        the visible pixels), ``area`` (visible pixels), ``segmentation``
+        (COCO polygons of the visible part, or an uncompressed RLE when it
+        has holes) and ``visible_fraction``.
+    """
+    scale = min(height, width) / 192.0
+    min_area = _min_area(height, width)
+    while True:  # redraw the rare image whose objects all end up hidden
+        canvas = cluttered_background(rng, height, width)
+        owner, placed = _place_objects(rng, height, width, max_objects)
+        for obj in placed:
+            pattern = TEXTURE_PATTERNS[int(
+                rng.choice(len(TEXTURE_PATTERNS), p=_PATTERN_PROBS))]
+            paint(canvas, obj['mask'], rng, pattern, scale)
+        anns = []
+        for j, obj in enumerate(placed):
+            visible = owner == j
+            area = int(visible.sum())
+            if area < min_area or area < _MIN_VISIBLE * obj['area']:
+                continue
+            x0, y0, x1, y1 = mask_bbox(visible)
+            anns.append(
+                dict(
+                    label=obj['label'],
+                    bbox=[float(v) for v in (x0, y0, x1 - x0, y1 - y0)],
+                    area=float(area),
+                    segmentation=_segmentation(visible),
+                    visible_fraction=round(area / obj['area'], 4)))
+        if anns:
+            return finish_image(rng, canvas), anns
+
+
+def _coco_json(images: List[dict], annotations: List[dict], seed: int,
+               split: str) -> dict:
+    return dict(
+        info=dict(
+            description=f'mmattn synthetic shapes ({split})',
+            version=str(DET_FORMAT_VERSION),
+            seed=seed),
+        licenses=[],
+        images=images,
+        annotations=annotations,
+        categories=[
+            dict(id=i + 1, name=name, supercategory='shape')
+            for i, name in enumerate(SYNTHETIC_DET_CLASSES)
+        ])
+
+
+def make_det_dataset(out_dir: str,
+                     num_images: int = 400,
+                     seed: int = 0,
+                     img_size: Sequence[int] = (256, 256),
+                     val_fraction: float = 0.2,
+                     max_objects: int = 6,
+                     overwrite: bool = False,
+                     show_progress: bool = True) -> Dict:
+    """Generate the COCO-format shape detection dataset.
+
+    The same arguments always give byte-identical annotation files and
+    identical images. Image ``i`` depends only on ``seed`` and ``i``; the
+    first ``num_train`` images form the train split, the rest val.
+
+    Args:
+        out_dir (str): Output folder; must be missing or empty unless
+            ``overwrite``.
+        num_images (int): Images in both splits together, >= 2.
+        seed (int): Non-negative random seed.
+        img_size (Sequence[int]): ``(height, width)``.
+        val_fraction (float): Share of val images, in ``(0, 1)``; each
+            split gets at least one image.
+        max_objects (int): Most objects drawn per image, in ``[1, 20]``.
+        overwrite (bool): Replace a dataset generated in ``out_dir`` before.
+        show_progress (bool): Show mmengine's progress bar.
+
+    Returns:
+        dict: Summary with ``out_dir``, ``classes``, ``num_train``,
+        ``num_val``, ``num_annotations`` (per split), ``ann_files`` and
+        ``img_dirs`` (per split, relative to ``out_dir``), ``seed`` and
+        ``img_size``.
+    """
+    num_train, num_val, size = check_common_args(num_images, seed, img_size,
+                                                 val_fraction)
+    height, width = size
+    if not is_int(max_objects) or not 1 <= max_objects <= 20:
+        raise ValueError(
+            f'max_objects must be an int in [1, 20], got {max_objects!r}')
+    out_dir = prepare_output_dir(out_dir, _MANAGED, overwrite)
+    for sub in ('annotations', 'train', 'val'):
+        os.makedirs(osp.join(out_dir, sub), exist_ok=True)
+
+    print_log(
+        f'Generating {num_images} detection images ({num_train} train, '
+        f'{num_val} val) of {height}x{width} with seed {seed} in {out_dir}',
+        logger='current')
+    images = dict(train=[], val=[])
+    annotations = dict(train=[], val=[])
+    for index in progress(range(num_images), show_progress):
+        split = 'train' if index < num_train else 'val'
+        img, anns = draw_det_image(
+            image_rng(seed, _DET_STREAM, index), height, width, max_objects)
+        file_name = f'{index:06d}.jpg'
+        write_jpeg(osp.join(out_dir, split, file_name), img)
+        image_id = index + 1
+        images[split].append(
+            dict(id=image_id, file_name=file_name, height=height, width=width))
+        for ann in anns:
+            annotations[split].append(
+                dict(
+                    id=len(annotations[split]) + 1,
+                    image_id=image_id,
+                    category_id=ann['label'] + 1,
+                    bbox=ann['bbox'],
+                    area=ann['area'],
+                    iscrowd=0,
+                    segmentation=ann['segmentation']))
+
+    ann_files = {}
+    for split in ('train', 'val'):
+        ann_files[split] = f'annotations/instances_{split}.json'
+        write_json(
+            osp.join(out_dir, ann_files[split]),
+            _coco_json(images[split], annotations[split], seed, split),
+            layout='compact')
+    summary = dict(
+        format=DET_FORMAT,
+        version=DET_FORMAT_VERSION,
+        out_dir=out_dir,
+        classes=list(SYNTHETIC_DET_CLASSES),
+        num_images=num_images,
+        num_train=num_train,
+        num_val=num_val,
+        num_annotations={
+            s: len(a)
+            for s, a in annotations.items()
+        },
+        ann_files=ann_files,
+        img_dirs=dict(train='train/', val='val/'),
+        seed=seed,
+        img_size=[height, width],
+        val_fraction=float(val_fraction),
+        max_objects=max_objects)
+    meta = {k: v for k, v in summary.items() if k != 'out_dir'}
+    write_json(osp.join(out_dir, 'meta.json'), meta)
+    print_log(
+        f'Wrote {summary["num_annotations"]["train"]} train and '
+        f'{summary["num_annotations"]["val"]} val boxes to {out_dir}',
+        logger='current')
+    return summary
