@@ -26,7 +26,10 @@ from .utils.checkpoint import register_checkpoint_safe_globals  # noqa: E402
 
 register_checkpoint_safe_globals()
 
-from . import blocks, detection, segmentation  # noqa: E402,F401
+from . import blocks, detection, segmentation, synthetic  # noqa: E402,F401
 from .version import __version__, version_info  # noqa: E402
 
-__all__ = ['__version__', 'version_info', 'blocks', 'detection', 'segmentation']
+__all__ = [
+    '__version__', 'version_info', 'blocks', 'detection', 'segmentation',
+    'synthetic'
+]

@@ -1,0 +1,20 @@
+# Copyright (c) mmattn contributors. All rights reserved.
+"""Attention building blocks shared by the detection and segmentation halves.
+
+Each block is a small ``nn.Module`` with no dependency on a detector or a
+segmentor, registered in mmengine's root ``MODELS`` registry so that both
+mmdet-scoped and mmseg-scoped configs can build it by name.
+"""
+# -- HAR-Net blocks (detection half uses them) --
+from .aligned_attention import AlignedAttention
+from .cross_level_group_norm import CrossLevelGroupNorm
+from .cross_level_se import CrossLevelSE
+from .spatial_attention import SpatialAttention
+
+# -- SAL mask-scoring blocks --
+from .gdn import GDN
+
+__all__ = [
+    'AlignedAttention', 'CrossLevelGroupNorm', 'CrossLevelSE',
+    'SpatialAttention', 'GDN'
+]

@@ -1,0 +1,4 @@
+# Copyright (c) mmattn contributors. All rights reserved.
+from .har_retina_head import HARRetinaHead
+
+__all__ = ['HARRetinaHead']
