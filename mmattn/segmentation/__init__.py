@@ -1,0 +1,7 @@
+# Copyright (c) mmattn contributors. All rights reserved.
+"""SAL-Net: selection and attention losses, and coarse-to-fine mask scoring
+(mmseg modules)."""
+from . import (backbones, datasets, decode_heads, losses,  # noqa: F401
+               mask_scoring)
+
+__all__ = ['backbones', 'datasets', 'decode_heads', 'losses', 'mask_scoring']

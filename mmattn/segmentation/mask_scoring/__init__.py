@@ -1,0 +1,33 @@
+# Copyright (c) mmattn contributors. All rights reserved.
+"""SAL's coarse-to-fine mask scoring (Sec. III-B): coarse scores AC, CD, SC
+(Eq. 3-5), the scoring network (Table I, Eq. 6), the fine score SF (Eq. 7)
+and the synthesis of the network's training set (Fig. 5)."""
+from .coarse_scores import (PAPER_OBJECTNESS_WEIGHT, accuracy_score,
+                            binary_foreground, check_label_map,
+                            class_distribution, coarse_score, coarse_scores,
+                            edge_objectness, edge_strength, fine_score,
+                            paper_fmeasure)
+from .data_preprocessor import MaskScoringDataPreprocessor
+from .dataset import MaskScoringDataset
+from .mask_io import (check_same_size, find_file, load_scoring_inputs,
+                      read_id_list, read_image, read_label_map,
+                      read_reference, read_tags)
+from .mask_scoring_net import MaskScoringNet, MaskScoringResBlock
+from .metrics import (MaskScoreMetric, pearson_correlation,
+                      spearman_correlation)
+from .scoring import MaskScorer, score_proxy_masks, summarize_scores
+from .synthesis import SynthesisConfig, synthesize_scoring_set
+from .transforms import (LoadBinaryMask, PackMaskScoringInputs,
+                         build_inference_inputs)
+
+__all__ = [
+    'PAPER_OBJECTNESS_WEIGHT', 'accuracy_score', 'binary_foreground',
+    'check_label_map', 'class_distribution', 'coarse_score', 'coarse_scores',
+    'edge_objectness', 'edge_strength', 'fine_score', 'paper_fmeasure',
+    'MaskScoringDataPreprocessor', 'MaskScoringDataset', 'check_same_size',
+    'find_file', 'load_scoring_inputs', 'read_id_list', 'read_image',
+    'read_label_map', 'read_reference', 'read_tags', 'MaskScoringNet',
+    'MaskScoringResBlock', 'MaskScoreMetric', 'pearson_correlation',
+    'spearman_correlation', 'SynthesisConfig', 'synthesize_scoring_set',
+    'MaskScorer', 'score_proxy_masks', 'summarize_scores', 'LoadBinaryMask', 'PackMaskScoringInputs', 'build_inference_inputs'
+]

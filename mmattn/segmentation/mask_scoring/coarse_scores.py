@@ -1,0 +1,472 @@
+# Copyright (c) mmattn contributors. All rights reserved.
+"""Coarse mask scores of the SAL paper (Sec. III-B.1, Eq. 3-5) and the fine
+score (Eq. 7).
+
+Every function accepts either numpy arrays or torch tensors and returns the
+same kind. Masks are ``(..., H, W)``: any leading dimensions are a batch and
+the result has exactly those leading dimensions (a 0-d result for a single
+mask). The numpy path computes in float64, the torch path in float32 (on the
+tensor's device); they agree to float32 precision.
+
+Definitions (``|X|`` counts pixels, restricted to ``valid`` when given):
+
+- Eq. 3 F-measure with the paper's own precision and recall::
+
+      prec(H, B) = |H n B| / |H|        rec(H, B) = |H n B| / |H u B|
+      F = 2 prec rec / (prec + rec) = 2 |H n B| / (|H| + |H u B|)
+
+  (the closed form follows by substitution). This is *not* the usual Dice
+  ``2|HnB| / (|H| + |B|)``: the paper's "prec" is the coverage of the
+  reference and its "rec" is the IoU, so under-segmentation costs more than
+  the same amount of over-segmentation.
+- Eq. 3 ``AC = F * F_obj(B) ** b`` with ``b = 0.1`` and ``F_obj`` the
+  edge-alignment objectness of :func:`edge_objectness` (BING, the paper's
+  choice, is not available).
+- Eq. 4 ``CD = (# pixels of B whose label is one of the image tags) / |B|``.
+- Eq. 5 ``SC = AC * CD``; Eq. 7 ``SF = P * CD``.
+
+Empty masks (all values exact, never a division by zero):
+
+- ``B`` and ``H`` both empty: ``F = 1`` (``both_empty``): the proxy agrees
+  with the reference that there is no object.
+- exactly one of ``B``, ``H`` empty: ``F = 0`` (no overlap; the paper's
+  ``rec`` is 0, and ``2 * p * 0 / (p + 0)`` is taken as its limit 0 when
+  ``p`` is also 0).
+- ``B`` empty: ``CD = 1`` (no foreground pixel carries a label outside the
+  tags); the emptiness is scored by ``AC``, not twice.
+- ``B`` empty or full (no boundary inside the image): objectness ``1``
+  (neutral: there is no boundary to judge).
+"""
+from typing import Optional, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+Array = Union[np.ndarray, torch.Tensor]
+
+#: The weight ``b`` of the objectness term in Eq. 3 (Sec. IV-A).
+PAPER_OBJECTNESS_WEIGHT = 0.1
+
+__all__ = [
+    'PAPER_OBJECTNESS_WEIGHT', 'binary_foreground', 'check_label_map',
+    'paper_fmeasure', 'edge_strength', 'edge_objectness', 'accuracy_score',
+    'class_distribution', 'coarse_score', 'fine_score', 'coarse_scores'
+]
+
+
+def _is_torch(x) -> bool:
+    return isinstance(x, torch.Tensor)
+
+
+def _check_same_kind(*arrays) -> None:
+    kinds = {_is_torch(a) for a in arrays if a is not None}
+    if len(kinds) > 1:
+        raise TypeError('mix of numpy arrays and torch tensors; pass all '
+                        'inputs as one kind')
+
+
+def _as_bool(mask: Array) -> Array:
+    if _is_torch(mask):
+        if mask.dtype == torch.bool:
+            return mask
+        if mask.is_floating_point():
+            return mask > 0.5
+        return mask != 0
+    mask = np.asarray(mask)
+    if mask.dtype == bool:
+        return mask
+    if np.issubdtype(mask.dtype, np.floating):
+        return mask > 0.5
+    return mask != 0
+
+
+def _check_shapes(name_a: str, a: Array, name_b: str, b: Array) -> None:
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f'{name_a} has shape {tuple(a.shape)} but {name_b} '
+                         f'has shape {tuple(b.shape)}; they must match')
+    if a.ndim < 2:
+        raise ValueError(f'{name_a} must be (..., H, W), got shape '
+                         f'{tuple(a.shape)}')
+
+
+def _count(mask: Array) -> Array:
+    """Pixel count over the last two dims, float64 (numpy) / float32."""
+    if _is_torch(mask):
+        return mask.flatten(-2).sum(-1, dtype=torch.float32)
+    return mask.reshape(mask.shape[:-2] + (-1, )).sum(-1, dtype=np.float64)
+
+
+def binary_foreground(label_map: Array, ignore_index: int = 255) -> Array:
+    """The binary object mask ``B`` of a label map.
+
+    Foreground is every class except background (0); ``ignore_index``
+    pixels are not foreground.
+
+    Args:
+        label_map: ``(..., H, W)`` integer labels.
+        ignore_index: The "unlabelled" value. Defaults to 255.
+
+    Returns:
+        Bool ``(..., H, W)`` of the same kind as ``label_map``.
+    """
+    return (label_map != 0) & (label_map != ignore_index)
+
+
+def check_label_map(label_map: Array,
+                    num_classes: int,
+                    ignore_index: int = 255,
+                    name: str = 'label map') -> None:
+    """Raise if ``label_map`` holds values outside ``0..num_classes-1`` and
+    ``ignore_index``.
+
+    Args:
+        label_map: Integer labels of any shape.
+        num_classes: Number of classes including background (21 for VOC).
+        ignore_index: The one extra allowed value.
+        name: How the error message names the map (e.g. its file path).
+
+    Raises:
+        ValueError: naming ``name`` and the offending values.
+    """
+    values = (label_map.unique().tolist()
+              if _is_torch(label_map) else np.unique(label_map).tolist())
+    bad = [v for v in values if v != ignore_index and not 0 <= v < num_classes]
+    if bad:
+        raise ValueError(
+            f'{name}: label values {bad[:10]} are outside the class set '
+            f'0..{num_classes - 1} (and ignore {ignore_index})')
+
+
+def paper_fmeasure(mask: Array,
+                   reference: Array,
+                   valid: Optional[Array] = None,
+                   both_empty: float = 1.0) -> Array:
+    """The first factor of Eq. 3: ``2 prec rec / (prec + rec)`` with the
+    paper's ``prec = |HnB|/|H|`` and ``rec = |HnB|/|HuB|``.
+
+    Args:
+        mask: Binary proxy mask ``B``, ``(..., H, W)`` (bool, {0,1} or
+            float > 0.5).
+        reference: Binary reference mask ``H`` (saliency reference or ground
+            truth), same shape.
+        valid: Optional bool ``(..., H, W)``; only these pixels are counted
+            (e.g. ground truth's non-ignore pixels).
+        both_empty: The value when ``B`` and ``H`` are both empty.
+
+    Returns:
+        F-measure in ``[0, 1]`` with shape ``(...)``.
+    """
+    _check_same_kind(mask, reference, valid)
+    _check_shapes('mask', mask, 'reference', reference)
+    mask = _as_bool(mask)
+    reference = _as_bool(reference)
+    if valid is not None:
+        _check_shapes('valid', valid, 'mask', mask)
+        valid = _as_bool(valid)
+        mask = mask & valid
+        reference = reference & valid
+    inter = _count(mask & reference)
+    ref_size = _count(reference)
+    union = _count(mask | reference)
+    denom = ref_size + union
+    if _is_torch(mask):
+        safe = torch.where(denom > 0, denom, torch.ones_like(denom))
+        return torch.where(denom > 0, 2 * inter / safe,
+                           torch.full_like(denom, both_empty))
+    safe = np.where(denom > 0, denom, 1.0)
+    return np.where(denom > 0, 2 * inter / safe, both_empty)[()]
+
+
+def _max_filter3(x: Array) -> Array:
+    """3x3 max filter over the last two dims, edges replicated."""
+    if _is_torch(x):
+        lead = x.shape[:-2]
+        flat = x.reshape((-1, 1) + tuple(x.shape[-2:]))
+        out = F.max_pool2d(flat, 3, stride=1, padding=1)
+        return out.reshape(lead + out.shape[-2:])
+    pad = [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)]
+    padded = np.pad(x, pad, mode='edge')
+    h, w = x.shape[-2:]
+    out = x.copy()
+    for dy in range(3):
+        for dx in range(3):
+            np.maximum(out, padded[..., dy:dy + h, dx:dx + w], out=out)
+    return out
+
+
+def edge_strength(image: Array, channel_axis: Optional[int] = None) -> Array:
+    """Per-pixel edge strength in ``[0, 1)``, scale free.
+
+    ``g`` is the gradient magnitude (central differences, edges replicated)
+    of the channel mean; the strength is ``g / (g + mean(g))`` per image,
+    so a pixel with the image's average gradient scores 0.5 and a flat
+    image scores 0 everywhere. A 3x3 max filter then gives one pixel of
+    tolerance between a mask boundary and the image edge.
+
+    Args:
+        image: numpy ``(..., H, W, C)`` (OpenMMLab's HWC layout) or torch
+            ``(..., C, H, W)``; or ``(..., H, W)`` grey with
+            ``channel_axis=None`` given explicitly as ``False``.
+        channel_axis: Axis holding the colour channels. ``None`` picks the
+            layout's default (-1 for numpy, -3 for torch); ``False`` means
+            the image has no channel axis.
+
+    Returns:
+        ``(..., H, W)`` float64 (numpy) / float32 (torch).
+    """
+    torch_path = _is_torch(image)
+    if channel_axis is None:
+        channel_axis = -3 if torch_path else -1
+    if torch_path:
+        img = image.float()
+        gray = img if channel_axis is False else img.mean(dim=channel_axis)
+        if gray.ndim < 2:
+            raise ValueError(f'image must be at least 2-D, got {image.shape}')
+        padded = F.pad(
+            gray.reshape((-1, 1) + tuple(gray.shape[-2:])), (1, 1, 1, 1),
+            mode='replicate').reshape(gray.shape[:-2] +
+                                      (gray.shape[-2] + 2, gray.shape[-1] + 2))
+    else:
+        img = np.asarray(image, dtype=np.float64)
+        gray = img if channel_axis is False else img.mean(axis=channel_axis)
+        if gray.ndim < 2:
+            raise ValueError(f'image must be at least 2-D, got {img.shape}')
+        padded = np.pad(gray, [(0, 0)] * (gray.ndim - 2) + [(1, 1), (1, 1)],
+                        mode='edge')
+    grad_x = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) / 2
+    grad_y = (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]) / 2
+    magnitude = (grad_x**2 + grad_y**2)**0.5
+    if torch_path:
+        mean = magnitude.flatten(-2).mean(-1)[..., None, None]
+    else:
+        mean = magnitude.reshape(magnitude.shape[:-2] +
+                                 (-1, )).mean(-1)[..., None, None]
+    # The tiny constant only matters for a perfectly flat image (0 / 0).
+    strength = magnitude / (magnitude + mean + 1e-12)
+    return _max_filter3(strength)
+
+
+def _inner_boundary(mask: Array) -> Array:
+    """Pixels of ``mask`` with a 4-neighbour outside it. The image frame
+    counts as inside, so a mask touching the border has no boundary there.
+    """
+    if _is_torch(mask):
+        lead = mask.shape[:-2]
+        flat = mask.reshape((-1, 1) + tuple(mask.shape[-2:])).float()
+        padded = F.pad(flat, (1, 1, 1, 1), mode='replicate')
+        padded = padded.reshape(lead + padded.shape[-2:]) > 0.5
+    else:
+        padded = np.pad(mask, [(0, 0)] * (mask.ndim - 2) + [(1, 1), (1, 1)],
+                        mode='edge')
+    interior = (padded[..., :-2, 1:-1] & padded[..., 2:, 1:-1]
+                & padded[..., 1:-1, :-2] & padded[..., 1:-1, 2:])
+    return mask & ~interior
+
+
+def edge_objectness(mask: Array,
+                    image: Array,
+                    channel_axis: Optional[int] = None,
+                    min_objectness: float = 0.01) -> Array:
+    """Objectness ``F_obj(B)`` of Eq. 3 as boundary-edge alignment.
+
+    BING [40] scores a window by how object-like its normed gradients are:
+    objects have closed boundaries on strong image edges. We keep that
+    idea at the pixel level: the mean :func:`edge_strength` over the inner
+    boundary of ``B``. A mask whose contour follows image edges scores near
+    1; one that cuts through flat regions scores near 0. Clipped to
+    ``[min_objectness, 1]`` so ``F_obj ** b`` stays positive. A mask with
+    no boundary pixel (empty, or the full image) scores 1.
+
+    Args:
+        mask: Binary ``(..., H, W)``.
+        image: Image matching ``mask``'s batch and size, layout as in
+            :func:`edge_strength`.
+        channel_axis: See :func:`edge_strength`.
+        min_objectness: Lower clip, in ``(0, 1]``.
+
+    Returns:
+        Objectness in ``[min_objectness, 1]``, shape ``(...)``.
+    """
+    if not 0 < min_objectness <= 1:
+        raise ValueError(
+            f'min_objectness must be in (0, 1], got {min_objectness}')
+    _check_same_kind(mask, image)
+    mask = _as_bool(mask)
+    edges = edge_strength(image, channel_axis)
+    _check_shapes('mask', mask, 'image (without channels)', edges)
+    boundary = _inner_boundary(mask)
+    n_boundary = _count(boundary)
+    if _is_torch(mask):
+        on_edges = (edges * boundary).flatten(-2).sum(-1)
+        safe = torch.where(n_boundary > 0, n_boundary,
+                           torch.ones_like(n_boundary))
+        score = torch.where(n_boundary > 0, on_edges / safe,
+                            torch.ones_like(n_boundary))
+        return score.clamp(min_objectness, 1.0)
+    on_edges = (edges * boundary).reshape(edges.shape[:-2] + (-1, )).sum(-1)
+    safe = np.where(n_boundary > 0, n_boundary, 1.0)
+    score = np.where(n_boundary > 0, on_edges / safe, 1.0)
+    return np.clip(score, min_objectness, 1.0)[()]
+
+
+def accuracy_score(mask: Array,
+                   reference: Array,
+                   image: Optional[Array] = None,
+                   b: float = PAPER_OBJECTNESS_WEIGHT,
+                   valid: Optional[Array] = None,
+                   channel_axis: Optional[int] = None,
+                   min_objectness: float = 0.01,
+                   both_empty: float = 1.0) -> Array:
+    """Object boundary accuracy ``AC`` (Eq. 3).
+
+    ``AC = paper_fmeasure(B, H) * edge_objectness(B, image) ** b``. Without
+    an image the objectness factor is 1 (pure F-measure).
+
+    Args:
+        mask: Binary proxy mask ``B``, ``(..., H, W)``.
+        reference: Binary reference ``H`` (or ground truth), same shape.
+        image: Optional image for the objectness term (see
+            :func:`edge_strength` for the layout).
+        b: Objectness weight; the paper's 0.1.
+        valid: Optional bool mask of the pixels to count.
+        channel_axis: See :func:`edge_strength`.
+        min_objectness: See :func:`edge_objectness`.
+        both_empty: F-measure when ``B`` and ``H`` are both empty.
+
+    Returns:
+        ``AC`` in ``[0, 1]``, shape ``(...)``.
+    """
+    if b < 0:
+        raise ValueError(f'objectness weight b must be >= 0, got {b}')
+    fmeasure = paper_fmeasure(mask, reference, valid, both_empty)
+    if image is None or b == 0:
+        return fmeasure
+    objectness = edge_objectness(mask, image, channel_axis, min_objectness)
+    return fmeasure * objectness**b
+
+
+def class_distribution(label_map: Array,
+                       tags: Array,
+                       ignore_index: int = 255,
+                       empty_value: float = 1.0) -> Array:
+    """Class distribution confidence ``CD`` (Eq. 4).
+
+    The fraction of the proxy's foreground pixels (``B``) whose label is one
+    of the image's tags ``Y``.
+
+    Args:
+        label_map: ``(..., H, W)`` integer proxy labels, 0 = background.
+        tags: ``(..., C - 1)`` 0/1 image tags over the foreground classes
+            (index ``k`` is class ``k + 1``: the ``cls_labels.npy``
+            convention), with the same leading dims as ``label_map``.
+        ignore_index: Labels that are neither background nor foreground.
+        empty_value: ``CD`` when ``B`` is empty.
+
+    Returns:
+        ``CD`` in ``[0, 1]``, shape ``(...)``.
+    """
+    _check_same_kind(label_map, tags)
+    lead = tuple(label_map.shape[:-2])
+    if label_map.ndim < 2 or tuple(tags.shape[:-1]) != lead:
+        raise ValueError(
+            f'tags must be (..., num_fg_classes) with the label map\'s '
+            f'leading dims {lead}; got label map {tuple(label_map.shape)} '
+            f'and tags {tuple(tags.shape)}')
+    num_fg = tags.shape[-1]
+    foreground = binary_foreground(label_map, ignore_index)
+    n_fg = _count(foreground)
+    if _is_torch(label_map):
+        # Lookup table per image: entry c says whether class c is tagged;
+        # background (0) is never "in Y" but is also never counted.
+        tags = tags.float()
+        allowed = torch.cat(
+            [torch.zeros_like(tags[..., :1]), tags], dim=-1) > 0.5
+        labels = torch.where(foreground, label_map,
+                             torch.zeros_like(label_map)).long()
+        if labels.numel() and int(labels.max()) > num_fg:
+            raise ValueError(f'label {int(labels.max())} has no tag entry '
+                             f'(tags cover classes 1..{num_fg})')
+        flat_allowed = allowed.reshape(-1, num_fg + 1)
+        flat_labels = labels.reshape(flat_allowed.shape[0], -1)
+        in_tags = torch.gather(flat_allowed, 1, flat_labels)
+        hits = (in_tags & foreground.reshape(flat_labels.shape)).sum(
+            -1, dtype=torch.float32).reshape(lead)
+        safe = torch.where(n_fg > 0, n_fg, torch.ones_like(n_fg))
+        return torch.where(n_fg > 0, hits / safe,
+                           torch.full_like(n_fg, empty_value))
+    tags = np.asarray(tags, dtype=np.float64)
+    allowed = np.concatenate([np.zeros_like(tags[..., :1]), tags],
+                             axis=-1) > 0.5
+    labels = np.where(foreground, label_map, 0).astype(np.int64)
+    if labels.size and labels.max() > num_fg:
+        raise ValueError(f'label {labels.max()} has no tag entry '
+                         f'(tags cover classes 1..{num_fg})')
+    flat_allowed = allowed.reshape(-1, num_fg + 1)
+    flat_labels = labels.reshape(flat_allowed.shape[0], -1)
+    in_tags = np.take_along_axis(flat_allowed, flat_labels, axis=1)
+    hits = (in_tags & foreground.reshape(flat_labels.shape)).sum(
+        -1, dtype=np.float64).reshape(lead)
+    safe = np.where(n_fg > 0, n_fg, 1.0)
+    return np.where(n_fg > 0, hits / safe, empty_value)[()]
+
+
+def _check_unit(name: str, x: Array) -> None:
+    lo, hi = (float(x.min()), float(x.max())) if (
+        x.numel() if _is_torch(x) else np.size(x)) else (0.0, 0.0)
+    if lo < 0 or hi > 1:
+        raise ValueError(f'{name} must lie in [0, 1], got range [{lo}, {hi}]')
+
+
+def coarse_score(ac: Array, cd: Array) -> Array:
+    """``SC = AC * CD`` (Eq. 5)."""
+    ac = ac if _is_torch(ac) else np.asarray(ac, dtype=np.float64)
+    cd = cd if _is_torch(cd) else np.asarray(cd, dtype=np.float64)
+    _check_unit('AC', ac)
+    _check_unit('CD', cd)
+    return ac * cd
+
+
+def fine_score(prediction: Array, cd: Array) -> Array:
+    """``SF = P * CD`` (Eq. 7); ``P`` is the scoring network's output.
+
+    ``P`` is clipped to ``[0, 1]`` first: the network's ReLU output may
+    exceed 1 slightly, and a score file holds values in ``[0, 1]``.
+    """
+    if _is_torch(prediction):
+        prediction = prediction.clamp(0.0, 1.0)
+    else:
+        prediction = np.clip(np.asarray(prediction, dtype=np.float64), 0, 1)
+    cd = cd if _is_torch(cd) else np.asarray(cd, dtype=np.float64)
+    _check_unit('CD', cd)
+    return prediction * cd
+
+
+def coarse_scores(label_map: Array,
+                  reference: Array,
+                  tags: Array,
+                  image: Optional[Array] = None,
+                  b: float = PAPER_OBJECTNESS_WEIGHT,
+                  ignore_index: int = 255,
+                  channel_axis: Optional[int] = None,
+                  min_objectness: float = 0.01) -> dict:
+    """``AC``, ``CD`` and ``SC`` of proxy label maps in one call.
+
+    Args:
+        label_map: ``(..., H, W)`` proxy labels; ``B`` is its foreground.
+        reference: ``(..., H, W)`` binary reference mask ``H``.
+        tags: ``(..., C - 1)`` 0/1 image tags (see
+            :func:`class_distribution`).
+        image: Optional image for the objectness term.
+        b, ignore_index, channel_axis, min_objectness: See
+            :func:`accuracy_score` and :func:`class_distribution`.
+
+    Returns:
+        dict with ``'AC'``, ``'CD'``, ``'SC'``, each of shape ``(...)``.
+    """
+    mask = binary_foreground(label_map, ignore_index)
+    ac = accuracy_score(mask, reference, image, b,
+                        channel_axis=channel_axis,
+                        min_objectness=min_objectness)
+    cd = class_distribution(label_map, tags, ignore_index)
+    return dict(AC=ac, CD=cd, SC=coarse_score(ac, cd))

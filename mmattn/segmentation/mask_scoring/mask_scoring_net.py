@@ -1,0 +1,274 @@
+# Copyright (c) mmattn contributors. All rights reserved.
+"""The fine mask-scoring network of the SAL paper (Sec. III-B.2, Table I)."""
+import copy
+from typing import Dict, List, Optional, Union
+
+import torch
+from mmcv.cnn import build_activation_layer
+from mmengine.model import BaseModel, BaseModule
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.structures import BaseDataElement
+from mmseg.registry import MODELS
+from torch import Tensor, nn
+
+__all__ = ['MaskScoringNet', 'MaskScoringResBlock']
+
+
+def _build_act(cfg: Optional[dict], channels: int) -> nn.Module:
+    """Build an activation; GDN needs the channel count, ReLU and friends
+    do not."""
+    if cfg is None:
+        return nn.Identity()
+    cfg = copy.deepcopy(cfg)
+    if cfg.get('type') in ('GDN', 'mmengine.GDN'):
+        cfg.setdefault('channels', channels)
+        return MMENGINE_MODELS.build(cfg)
+    return build_activation_layer(cfg)
+
+
+class MaskScoringResBlock(BaseModule):
+    """A residual block of He et al. [43] with a configurable output
+    activation (GDN in Table I).
+
+    ``out = act(conv3x3(inner_act(conv3x3(x))) + shortcut(x))``; the
+    shortcut is a 1x1 conv when the width changes (layer 2: 128 -> 192),
+    the identity otherwise. Table I lists no normalisation layer, so there
+    is none (GDN normalises).
+
+    Args:
+        in_channels: Input channels.
+        out_channels: Output channels.
+        inner_act_cfg: Activation between the two convs.
+        act_cfg: Activation after the addition.
+        init_cfg: mmengine init config.
+
+    Shapes:
+        ``(N, in_channels, H, W) -> (N, out_channels, H, W)``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 inner_act_cfg: Optional[dict] = dict(type='ReLU'),
+                 act_cfg: Optional[dict] = dict(type='GDN'),
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.inner_act = _build_act(inner_act_cfg, out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.shortcut = (
+            nn.Identity() if in_channels == out_channels else nn.Conv2d(
+                in_channels, out_channels, 1))
+        self.act = _build_act(act_cfg, out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv2(self.inner_act(self.conv1(x)))
+        return self.act(out + self.shortcut(x))
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f'{name} must be a positive int, got {value!r}')
+    return value
+
+
+@MODELS.register_module()
+class MaskScoringNet(BaseModel):
+    """Predicts the quality ``P`` in ``[0, 1]`` of a binary mask from the
+    image and the mask (Table I).
+
+    The nine layers of Table I, with ``S`` = ``stem_channels`` (128), ``C``
+    = ``channels`` (192), ``D`` = ``fc_channels`` (128)::
+
+        1 3x3 conv 4->S, stride 1, ReLU      6 ResB C->C, GDN
+        2 ResB S->C, GDN                     7 3x3 conv C->C, stride 2, ReLU
+        3 3x3 conv C->C, stride 2, ReLU      -- global average pooling --
+        4 ResB C->C, GDN                     8 fc C->D, GDN
+        5 3x3 conv C->C, stride 2, ReLU      9 fc D->1, ReLU
+
+    Table I's fc 8 takes 192 inputs from a 192 x 32 x 32 map, so the map is
+    pooled to one vector first; global pooling also makes any input size
+    work (the paper trains at 432 x 432, Table I shows 256 x 256).
+    The output activation is Table I's ReLU; a ReLU output can die (stuck
+    at 0 with no gradient), so the last fc's bias starts at
+    ``output_bias_init`` (0.5, the middle of the target range). ``predict``
+    clips to ``[0, 1]``; the loss sees the raw output.
+
+    Loss (Eq. 6): ``l2 = (P_i - AC_i) ** 2``, averaged over the batch.
+
+    Args:
+        in_channels: Input channels, image + mask (4).
+        stem_channels: Width of layer 1.
+        channels: Width of layers 2-7.
+        fc_channels: Width of layer 8.
+        conv_act_cfg: Activation of the plain convs (ReLU).
+        block_act_cfg: Output activation of the residual blocks and of fc 8
+            (GDN).
+        block_inner_act_cfg: Activation inside the residual blocks.
+        output_activation: ``'relu'`` (Table I) or ``'sigmoid'``.
+        output_bias_init: Initial bias of the last fc.
+        pool: ``'avg'`` or ``'max'`` global pooling before fc 8.
+        loss_weight: Multiplies the L2 loss.
+        data_preprocessor: Config of the preprocessor that turns packed
+            ``(4, H, W)`` uint8 inputs into normalised float batches.
+        init_cfg: mmengine init config (Kaiming for convs, by default).
+
+    Shapes:
+        input ``(N, in_channels, H, W)``, any ``H, W >= 8``; output
+        ``(N,)``.
+    """
+
+    def __init__(self,
+                 in_channels: int = 4,
+                 stem_channels: int = 128,
+                 channels: int = 192,
+                 fc_channels: int = 128,
+                 conv_act_cfg: dict = dict(type='ReLU'),
+                 block_act_cfg: dict = dict(type='GDN'),
+                 block_inner_act_cfg: Optional[dict] = dict(type='ReLU'),
+                 output_activation: str = 'relu',
+                 output_bias_init: float = 0.5,
+                 pool: str = 'avg',
+                 loss_weight: float = 1.0,
+                 data_preprocessor: Optional[dict] = dict(
+                     type='MaskScoringDataPreprocessor'),
+                 init_cfg: Optional[Union[dict, List[dict]]] = [
+                     dict(type='Kaiming', layer='Conv2d', a=0,
+                          nonlinearity='relu'),
+                     dict(type='Normal', layer='Linear', std=0.01)
+                 ]) -> None:
+        if isinstance(data_preprocessor, dict):
+            # BaseModel would build it from mmengine's root registry, which
+            # cannot see mmseg's modules unless a default scope is set.
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        _positive_int('in_channels', in_channels)
+        _positive_int('stem_channels', stem_channels)
+        _positive_int('channels', channels)
+        _positive_int('fc_channels', fc_channels)
+        if output_activation not in ('relu', 'sigmoid'):
+            raise ValueError("output_activation must be 'relu' or "
+                             f"'sigmoid', got {output_activation!r}")
+        if pool not in ('avg', 'max'):
+            raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
+        if not loss_weight > 0:
+            raise ValueError(f'loss_weight must be > 0, got {loss_weight}')
+        self.in_channels = in_channels
+        self.output_activation = output_activation
+        self.output_bias_init = float(output_bias_init)
+        self.loss_weight = float(loss_weight)
+
+        def conv(cin, cout, stride):
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, stride=stride, padding=1),
+                _build_act(conv_act_cfg, cout))
+
+        def resb(cin):
+            return MaskScoringResBlock(
+                cin, channels, inner_act_cfg=block_inner_act_cfg,
+                act_cfg=block_act_cfg)
+
+        self.layers = nn.Sequential(
+            conv(in_channels, stem_channels, 1),  # 1
+            resb(stem_channels),  # 2
+            conv(channels, channels, 2),  # 3
+            resb(channels),  # 4
+            conv(channels, channels, 2),  # 5
+            resb(channels),  # 6
+            conv(channels, channels, 2))  # 7
+        self.pool = (nn.AdaptiveAvgPool2d(1)
+                     if pool == 'avg' else nn.AdaptiveMaxPool2d(1))
+        self.fc1 = nn.Linear(channels, fc_channels)  # 8
+        self.fc1_act = _build_act(block_act_cfg, fc_channels)
+        self.fc2 = nn.Linear(fc_channels, 1)  # 9
+        self._reset_output_bias()
+
+    def _reset_output_bias(self) -> None:
+        with torch.no_grad():
+            if self.output_activation == 'sigmoid':
+                p = min(max(self.output_bias_init, 1e-4), 1 - 1e-4)
+                self.fc2.bias.fill_(float(torch.logit(torch.tensor(p))))
+            else:
+                self.fc2.bias.fill_(self.output_bias_init)
+
+    def init_weights(self) -> None:
+        """Apply ``init_cfg``, then restore the output bias (see class
+        docstring) that a generic Linear init would overwrite."""
+        super().init_weights()
+        self._reset_output_bias()
+
+    def extract_score(self, inputs: Tensor) -> Tensor:
+        """Raw network output ``(N,)`` for normalised ``(N, 4, H, W)``."""
+        if inputs.dim() != 4 or inputs.shape[1] != self.in_channels:
+            raise ValueError(
+                f'MaskScoringNet expects (N, {self.in_channels}, H, W) '
+                f'inputs (image + mask), got {tuple(inputs.shape)}')
+        x = self.pool(self.layers(inputs)).flatten(1)
+        x = self.fc2(self.fc1_act(self.fc1(x))).squeeze(1)
+        if self.output_activation == 'sigmoid':
+            return torch.sigmoid(x)
+        return torch.relu(x)
+
+    @staticmethod
+    def _targets(data_samples: List[BaseDataElement],
+                 like: Tensor) -> Tensor:
+        targets = []
+        for i, sample in enumerate(data_samples):
+            if 'gt_score' not in sample:
+                raise KeyError(f'data sample {i} has no gt_score; the loss '
+                               'needs the target AC of every sample')
+            targets.append(torch.as_tensor(sample.gt_score).reshape(()))
+        return torch.stack(targets).to(like)
+
+    def loss(self, inputs: Tensor,
+             data_samples: List[BaseDataElement]) -> Dict[str, Tensor]:
+        """Eq. 6: mean over the batch of ``(P_i - AC_i) ** 2``.
+
+        Args:
+            inputs: ``(N, 4, H, W)`` normalised batch.
+            data_samples: ``N`` samples carrying ``gt_score``.
+
+        Returns:
+            dict with ``loss_l2`` (scalar).
+        """
+        pred = self.extract_score(inputs)
+        target = self._targets(data_samples, pred)
+        return dict(loss_l2=self.loss_weight * ((pred - target)**2).mean())
+
+    def predict(self, inputs: Tensor,
+                data_samples: Optional[List[BaseDataElement]] = None
+                ) -> List[BaseDataElement]:
+        """Scores clipped to ``[0, 1]`` in ``pred_score`` of each sample.
+
+        Returns:
+            list of ``N`` :class:`BaseDataElement` (the given ones, or new
+            ones) with ``pred_score`` a 0-d tensor.
+        """
+        pred = self.extract_score(inputs).clamp(0.0, 1.0)
+        if data_samples is None:
+            data_samples = [BaseDataElement() for _ in range(len(pred))]
+        for sample, score in zip(data_samples, pred):
+            sample.pred_score = score.detach()
+        return data_samples
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[List[BaseDataElement]] = None,
+                mode: str = 'tensor'):
+        """mmengine entry point.
+
+        Args:
+            inputs: ``(N, 4, H, W)`` normalised batch.
+            data_samples: Samples with ``gt_score`` (``'loss'``) or any.
+            mode: ``'loss'`` -> dict of losses, ``'predict'`` -> list of
+                samples with ``pred_score``, ``'tensor'`` -> raw ``(N,)``.
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.extract_score(inputs)
+        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got "
+                         f'{mode!r}')

@@ -1,0 +1,242 @@
+# Copyright (c) mmattn contributors. All rights reserved.
+"""Scoring a folder of proxy masks: coarse scores (Eq. 3-5) for every
+image, the network's ``P`` and ``SF`` (Eq. 7) when a trained scorer is
+given, and the true quality where ground truth exists (Fig. 9)."""
+import copy
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from mmengine.utils import ProgressBar
+
+from .coarse_scores import (PAPER_OBJECTNESS_WEIGHT, accuracy_score,
+                            binary_foreground, coarse_scores, fine_score)
+from .mask_io import load_scoring_inputs
+from .metrics import pearson_correlation, spearman_correlation
+from .transforms import build_inference_inputs
+
+__all__ = ['MaskScorer', 'score_proxy_masks', 'summarize_scores']
+
+_LOADING_TRANSFORMS = ('LoadImageFromFile', 'LoadBinaryMask',
+                       'LoadAnnotations')
+
+
+class MaskScorer:
+    """A trained :class:`MaskScoringNet` with its test-time preprocessing,
+    ready to score in-memory (image, mask) pairs.
+
+    Args:
+        config: Config path or :class:`Config` of the scorer (its
+            ``test_dataloader.dataset.pipeline`` gives the resizing).
+        checkpoint: Checkpoint path; ``None`` keeps the initial weights
+            (tests only).
+        device: Torch device string.
+    """
+
+    def __init__(self, config, checkpoint: Optional[str] = None,
+                 device: str = 'cpu') -> None:
+        cfg = Config.fromfile(config) if isinstance(config, str) else config
+        init_default_scope(cfg.get('default_scope', 'mmseg'))
+        from mmseg.registry import MODELS
+        self.model = MODELS.build(copy.deepcopy(cfg.model))
+        if not hasattr(self.model, 'extract_score'):
+            raise TypeError(f'config {getattr(cfg, "filename", config)} '
+                            'does not build a MaskScoringNet')
+        if checkpoint is not None:
+            if not osp.isfile(checkpoint):
+                raise FileNotFoundError(
+                    f'scorer checkpoint not found: {checkpoint}')
+            load_checkpoint(self.model, checkpoint, map_location='cpu')
+        self.model.to(device).eval()
+        pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get(
+            'pipeline', [])
+        self.pipeline = Compose([
+            t for t in copy.deepcopy(list(pipeline))
+            if t['type'] not in _LOADING_TRANSFORMS
+        ]) if pipeline else None
+
+    @torch.no_grad()
+    def __call__(self, images: Sequence[np.ndarray],
+                 masks: Sequence[np.ndarray]) -> np.ndarray:
+        """``P`` for each (BGR image, binary mask) pair, in ``[0, 1]``.
+
+        Returns:
+            float64 ``(N,)``.
+        """
+        packed = [
+            build_inference_inputs(img, mask, self.pipeline)
+            for img, mask in zip(images, masks)
+        ]
+        data = self.model.data_preprocessor(
+            dict(inputs=[p['inputs'] for p in packed],
+                 data_samples=[p['data_samples'] for p in packed]), False)
+        scores = self.model(data['inputs'], mode='tensor')
+        return scores.clamp(0, 1).double().cpu().numpy()
+
+
+def score_proxy_masks(image_ids: Sequence[str],
+                      proxy_dir: str,
+                      ref_dir: str,
+                      tags: Dict[str, np.ndarray],
+                      img_dir: Optional[str] = None,
+                      gt_dir: Optional[str] = None,
+                      scorer: Optional[MaskScorer] = None,
+                      tags_path: str = 'image tags',
+                      b: float = PAPER_OBJECTNESS_WEIGHT,
+                      num_classes: int = 21,
+                      ignore_index: int = 255,
+                      ref_threshold: int = 128,
+                      batch_size: int = 8,
+                      show_progress: bool = True) -> Dict[str, dict]:
+    """Score every image's proxy mask.
+
+    Args:
+        image_ids: Ids to score.
+        proxy_dir, ref_dir, img_dir, gt_dir: Folders of ``<id>.png`` proxy
+            label maps, reference masks, ``<id>.jpg`` images and ground
+            truth label maps. Without ``img_dir`` the objectness term is 1
+            and no scorer can run.
+        tags: ``image id -> (num_classes - 1,)`` 0/1 tags.
+        scorer: Optional :class:`MaskScorer` for ``P`` and ``SF``.
+        tags_path: How errors name the tag source.
+        b: Objectness weight (Eq. 3).
+        num_classes, ignore_index, ref_threshold: The data's encoding.
+        batch_size: Scorer batch size.
+        show_progress: Show an mmengine ProgressBar.
+
+    Returns:
+        ``image id -> {'AC', 'CD', 'SC', 'P', 'SF', 'AC_gt'}`` with
+        ``P``/``SF`` ``None`` without a scorer and ``AC_gt`` (the true
+        quality: AC against ground truth, ignore pixels excluded) ``None``
+        without ``gt_dir``.
+    """
+    if scorer is not None and img_dir is None:
+        raise ValueError('the scoring network needs the images (img_dir)')
+    results: Dict[str, dict] = {}
+    pending: List[tuple] = []
+
+    def flush():
+        if not pending:
+            return
+        preds = scorer([p[1] for p in pending], [p[2] for p in pending])
+        for (image_id, _, _), pred in zip(pending, preds):
+            row = results[image_id]
+            row['P'] = float(pred)
+            row['SF'] = float(fine_score(pred, row['CD']))
+        pending.clear()
+
+    bar = ProgressBar(len(image_ids)) if show_progress else None
+    for image_id in image_ids:
+        data = load_scoring_inputs(image_id, proxy_dir, ref_dir, img_dir,
+                                   gt_dir, num_classes, ignore_index,
+                                   ref_threshold)
+        if image_id not in tags:
+            raise KeyError(f'{tags_path}: no image tags for {image_id!r}')
+        image_tags = np.asarray(tags[image_id], dtype=np.float64)
+        if image_tags.shape != (num_classes - 1, ):
+            raise ValueError(
+                f'{tags_path}: tags of {image_id!r} have shape '
+                f'{image_tags.shape}, expected ({num_classes - 1},)')
+        scores = coarse_scores(data['proxy'], data['reference'], image_tags,
+                               data['image'], b, ignore_index)
+        row = {k: float(v) for k, v in scores.items()}
+        row.update(P=None, SF=None, AC_gt=None)
+        mask = binary_foreground(data['proxy'], ignore_index)
+        if data['gt'] is not None:
+            row['AC_gt'] = float(
+                accuracy_score(mask, binary_foreground(data['gt'],
+                                                       ignore_index),
+                               data['image'], b,
+                               valid=data['gt'] != ignore_index))
+        results[image_id] = row
+        if scorer is not None:
+            pending.append((image_id, data['image'], mask))
+            if len(pending) >= batch_size:
+                flush()
+        if bar:
+            bar.update()
+    if scorer is not None:
+        flush()
+    return results
+
+
+def summarize_scores(results: Dict[str, dict],
+                     tau: float,
+                     hist_path: Optional[str] = None,
+                     scatter_path: Optional[str] = None) -> dict:
+    """Counts above ``tau``, score statistics, and (with ``AC_gt``) the
+    Pearson/Spearman correlation of SC and SF with the true quality; saves
+    a histogram and a scatter plot when paths are given.
+
+    Returns:
+        dict with ``num_images``, ``tau``, ``pass_SC``, ``pass_SF``,
+        ``mean`` per score and ``correlation`` (or ``None``).
+    """
+    ids = list(results)
+    fields = ['AC', 'CD', 'SC', 'P', 'SF']
+    values = {
+        f: np.array([results[i][f] for i in ids if results[i][f] is not None],
+                    dtype=np.float64)
+        for f in fields
+    }
+    has_fine = len(values['SF']) == len(ids) and len(ids) > 0
+    summary = dict(
+        num_images=len(ids),
+        tau=tau,
+        pass_SC=int((values['SC'] >= tau).sum()),
+        pass_SF=int((values['SF'] >= tau).sum()) if has_fine else None,
+        mean={f: float(v.mean()) for f, v in values.items() if len(v)},
+        correlation=None)
+    truth = [results[i].get('AC_gt') for i in ids]
+    has_truth = len(ids) > 1 and all(t is not None for t in truth)
+    if has_truth:
+        truth = np.array(truth, dtype=np.float64)
+        corr = dict(
+            SC=dict(pearson=pearson_correlation(values['SC'], truth),
+                    spearman=spearman_correlation(values['SC'], truth)))
+        if has_fine:
+            corr['SF'] = dict(
+                pearson=pearson_correlation(values['SF'], truth),
+                spearman=spearman_correlation(values['SF'], truth))
+        summary['correlation'] = corr
+    if hist_path or (scatter_path and has_truth):
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        if hist_path:
+            fig, ax = plt.subplots(figsize=(5, 3.5))
+            bins = np.linspace(0, 1, 21)
+            ax.hist(values['SC'], bins=bins, alpha=0.6, label='SC (Eq. 5)')
+            if has_fine:
+                ax.hist(values['SF'], bins=bins, alpha=0.6,
+                        label='SF (Eq. 7)')
+            ax.axvline(tau, color='k', linestyle='--', label=f'tau={tau}')
+            ax.set_xlabel('score')
+            ax.set_ylabel('images')
+            ax.legend()
+            fig.tight_layout()
+            fig.savefig(hist_path, dpi=100)
+            plt.close(fig)
+        if scatter_path and has_truth:
+            panels = ['SC'] + (['SF'] if has_fine else [])
+            fig, axes = plt.subplots(1, len(panels),
+                                     figsize=(4 * len(panels), 4),
+                                     squeeze=False)
+            for ax, name in zip(axes[0], panels):
+                r = summary['correlation'][name]['pearson']
+                ax.scatter(truth, values[name], s=8, alpha=0.6)
+                ax.plot([0, 1], [0, 1], 'k--', linewidth=0.8)
+                ax.set_xlim(0, 1)
+                ax.set_ylim(0, 1)
+                ax.set_xlabel('true quality (AC vs ground truth)')
+                ax.set_ylabel(name)
+                ax.set_title(f'{name}: Pearson {r:.3f}')
+            fig.tight_layout()
+            fig.savefig(scatter_path, dpi=100)
+            plt.close(fig)
+    return summary
