@@ -346,7 +346,8 @@ def synthesize_scoring_set(out_dir: str,
     ann_train = osp.join(out_dir, 'train.json')
     if osp.exists(ann_train) and not overwrite:
         raise FileExistsError(f'{ann_train} already exists; pass '
-                              'overwrite=True to synthesise again')
+                              'overwrite=True (--overwrite) to synthesise '
+                              'again')
     if overwrite:
         for sub in ('masks', 'images'):
             shutil.rmtree(osp.join(out_dir, sub), ignore_errors=True)
@@ -521,4 +522,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
 
 
 if __name__ == '__main__':
-    main()
+    import sys
+    try:
+        main()
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
+        # The message names the offending file; a traceback adds nothing.
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,166 @@
+# Copyright (c) mmattn contributors. All rights reserved.
+"""tools/score_masks.py: writes a score file WeakVOCDataset can read."""
+import importlib.util
+import os.path as osp
+import shutil
+
+import mmcv
+import numpy as np
+import pytest
+from mmengine.config import Config
+from mmengine.runner import save_checkpoint
+from mmseg.registry import MODELS
+
+import mmattn  # noqa: F401
+from mmattn.segmentation.mask_scoring import (binary_foreground,
+                                              coarse_scores, read_image,
+                                              read_label_map, read_reference,
+                                              read_tags)
+from mmattn.segmentation.score_file import (MaskScoreFileError,
+                                            load_mask_scores)
+from mmattn.synthetic import make_seg_dataset
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY_CFG = osp.join(ROOT, 'configs', 'mask_scoring',
+                    'mask-scorer-tiny_1xb16-20e_synthetic-48x48.py')
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location(
+        'score_masks_tool', osp.join(ROOT, 'tools', 'score_masks.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def seg_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('seg'))
+    make_seg_dataset(root, num_images=10, seed=1, img_size=(48, 48),
+                     val_fraction=0.3, show_progress=False)
+    return root
+
+
+def base_args(root, out, *extra):
+    return [
+        '--proxy-dir', osp.join(root, 'SegmentationClassProxy'),
+        '--ref-dir', osp.join(root, 'SaliencyRef'),
+        '--img-dir', osp.join(root, 'JPEGImages'),
+        '--ann-file', osp.join(root, 'ImageSets/Segmentation/train.txt'),
+        '--out', out, '--no-progress', *extra
+    ]
+
+
+def train_ids(root):
+    return open(osp.join(root,
+                         'ImageSets/Segmentation/train.txt')).read().split()
+
+
+def test_coarse_scoring_writes_a_readable_file(seg_root, tmp_path):
+    tool = load_tool()
+    out = str(tmp_path / 'scores.json')
+    summary = tool.main(base_args(seg_root, out, '--gt-dir',
+                                  osp.join(seg_root, 'SegmentationClass'),
+                                  '--tau', '0.5'))
+    scores = load_mask_scores(out)
+    ids = train_ids(seg_root)
+    assert sorted(scores) == sorted(ids)
+    # The file holds exactly what the library computes for an image.
+    i = ids[0]
+    proxy = read_label_map(
+        osp.join(seg_root, 'SegmentationClassProxy', i + '.png'))
+    expected = coarse_scores(
+        proxy, read_reference(osp.join(seg_root, 'SaliencyRef', i + '.png')),
+        read_tags(osp.join(seg_root, 'cls_labels.npy'))[i],
+        read_image(osp.join(seg_root, 'JPEGImages', i + '.jpg')))
+    for k in ('AC', 'CD', 'SC'):
+        assert scores[i][k] == pytest.approx(float(expected[k]), abs=1e-9)
+    assert scores[i]['P'] is None and scores[i]['SF'] is None
+    # Summary: pass count, correlation with the true quality, plots.
+    assert summary['pass_SC'] == sum(s['SC'] >= 0.5 for s in scores.values())
+    assert summary['pass_SF'] is None
+    assert -1 <= summary['correlation']['SC']['pearson'] <= 1
+    assert osp.isfile(summary['hist']) and osp.isfile(summary['scatter'])
+    assert osp.isfile(str(tmp_path / 'scores_summary.json'))
+
+
+def test_refuses_to_overwrite(seg_root, tmp_path):
+    tool = load_tool()
+    out = str(tmp_path / 'scores.json')
+    tool.main(base_args(seg_root, out))
+    before = open(out).read()
+    with pytest.raises(FileExistsError, match='scores.json'):
+        tool.main(base_args(seg_root, out, '--b', '0'))
+    assert open(out).read() == before
+    tool.main(base_args(seg_root, out, '--b', '0', '--overwrite'))
+    assert open(out).read() != before  # b = 0: AC is the F-measure alone
+
+
+def test_with_a_trained_scorer_writes_p_and_sf(seg_root, tmp_path):
+    tool = load_tool()
+    cfg = Config.fromfile(TINY_CFG)
+    model = MODELS.build(cfg.model)
+    ckpt = str(tmp_path / 'scorer.pth')
+    save_checkpoint(model.state_dict(), ckpt)
+    out = str(tmp_path / 'fine.json')
+    summary = tool.main(
+        base_args(seg_root, out, '--config', TINY_CFG, '--checkpoint', ckpt,
+                  '--gt-dir', osp.join(seg_root, 'SegmentationClass'),
+                  '--batch-size', '3'))
+    scores = load_mask_scores(out)
+    for row in scores.values():
+        assert 0 <= row['P'] <= 1
+        assert row['SF'] == pytest.approx(row['P'] * row['CD'])  # Eq. 7
+    assert summary['pass_SF'] is not None
+    assert 'SF' in summary['correlation']
+
+
+def test_loads_into_weak_voc_dataset(seg_root, tmp_path):
+    datasets = pytest.importorskip('mmattn.segmentation.datasets')
+    weak_voc = getattr(datasets, 'WeakVOCDataset', None)
+    if weak_voc is None:
+        pytest.skip('WeakVOCDataset not available yet')
+    tool = load_tool()
+    out = str(tmp_path / 'scores.json')
+    tool.main(base_args(seg_root, out))
+    ds = weak_voc(
+        data_root=seg_root, ann_file='ImageSets/Segmentation/train.txt',
+        score_file=out, required_scores=('SC', ), pipeline=[])
+    scores = load_mask_scores(out)
+    assert len(ds) == len(scores)
+    info = ds.get_data_info(0)
+    img_id = osp.splitext(osp.basename(info['img_path']))[0]
+    assert info['mask_scores']['SC'] == pytest.approx(scores[img_id]['SC'])
+
+
+def test_bad_inputs_name_the_file(seg_root, tmp_path):
+    tool = load_tool()
+    root = str(tmp_path / 'bad')
+    shutil.copytree(seg_root, root)
+    i = train_ids(root)[0]
+    proxy = osp.join(root, 'SegmentationClassProxy', i + '.png')
+    ref = osp.join(root, 'SaliencyRef', i + '.png')
+    original = read_label_map(proxy)
+
+    mmcv.imwrite(np.zeros((40, 48), np.uint8), proxy)  # size != image
+    with pytest.raises(ValueError, match=f'{i}.png: size'):
+        tool.main(base_args(root, str(tmp_path / 'a.json')))
+    mmcv.imwrite(np.full((48, 48), 77, np.uint8), proxy)  # not a class
+    with pytest.raises(ValueError, match=f'{i}.png.*outside the class set'):
+        tool.main(base_args(root, str(tmp_path / 'b.json')))
+    mmcv.imwrite(original.astype(np.uint8), proxy)
+    shutil.move(ref, ref + '.bak')  # missing reference
+    with pytest.raises(FileNotFoundError, match=f'reference mask.*{i}'):
+        tool.main(base_args(root, str(tmp_path / 'c.json')))
+    shutil.move(ref + '.bak', ref)
+    # No file was left behind by the failed runs.
+    assert not osp.exists(str(tmp_path / 'a.json'))
+
+    out = str(tmp_path / 'ok.json')
+    tool.main(base_args(root, out))
+    text = open(out).read()
+    with open(out, 'w') as f:  # a partial (truncated) file
+        f.write(text[:len(text) // 2])
+    with pytest.raises(MaskScoreFileError, match='ok.json'):
+        load_mask_scores(out)
+    assert binary_foreground(original).any()  # the fixture had objects
