@@ -1,6 +1,6 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """Cross-level group normalisation, CLGN (HAR-Net Sec. III-B, Fig. 3)."""
-from numbers import Integral, Real
+from numbers import Real
 from typing import List, Optional, Sequence
 
 import torch
@@ -9,10 +9,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-
-def _is_positive_int(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value,
-                                                      Integral) and value > 0
+from mmattn.utils.validation import check_positive_int, is_positive_int
 
 
 @MODELS.register_module()
@@ -62,19 +59,15 @@ class CrossLevelGroupNorm(BaseModule):
                  num_levels: Optional[int] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if not _is_positive_int(num_channels):
-            raise ValueError(
-                f'num_channels must be a positive int, got {num_channels!r}')
-        if not _is_positive_int(num_groups):
-            raise ValueError(
-                f'num_groups must be a positive int, got {num_groups!r}')
+        check_positive_int('num_channels', num_channels)
+        check_positive_int('num_groups', num_groups)
         if num_channels % num_groups != 0:
             raise ValueError(
                 f'num_channels={num_channels} is not divisible by '
                 f'num_groups={num_groups}')
         if isinstance(eps, bool) or not isinstance(eps, Real) or eps < 0:
             raise ValueError(f'eps must be a non-negative number, got {eps!r}')
-        if num_levels is not None and not _is_positive_int(num_levels):
+        if num_levels is not None and not is_positive_int(num_levels):
             raise ValueError(
                 f'num_levels must be a positive int or None, got '
                 f'{num_levels!r}')

@@ -1,6 +1,5 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """Cross-level squeeze-and-excitation, CLSE (HAR-Net Sec. III-B, Eq. 2)."""
-from numbers import Integral
 from typing import Optional, Sequence
 
 import torch
@@ -8,12 +7,9 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from mmattn.utils.validation import check_positive_int
+
 _POOLINGS = ('max', 'avg')
-
-
-def _is_positive_int(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value,
-                                                      Integral) and value > 0
 
 
 @MODELS.register_module()
@@ -57,9 +53,7 @@ class CrossLevelSE(BaseModule):
         for name, value in (('channels', channels), ('num_levels',
                                                       num_levels),
                             ('reduced_channels', reduced_channels)):
-            if not _is_positive_int(value):
-                raise ValueError(
-                    f'{name} must be a positive int, got {value!r}')
+            check_positive_int(name, value)
         if pooling not in _POOLINGS:
             raise ValueError(
                 f'pooling must be one of {_POOLINGS}, got {pooling!r}')

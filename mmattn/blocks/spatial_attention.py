@@ -1,6 +1,5 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """Stacked dilated convolution spatial attention (HAR-Net Sec. III-A)."""
-from numbers import Integral
 from typing import Optional, Sequence
 
 import torch
@@ -9,11 +8,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor
 
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) \
-            or value <= 0:
-        raise ValueError(f'{name} must be a positive int, got {value!r}')
+from mmattn.utils.validation import check_dilations, check_positive_int
 
 
 @MODELS.register_module()
@@ -66,19 +61,14 @@ class SpatialAttention(BaseModule):
                  init_cfg: Optional[dict] = dict(
                      type='Normal', layer='Conv2d', std=0.01)) -> None:
         super().__init__(init_cfg=init_cfg)
-        _check_positive_int('in_channels', in_channels)
-        _check_positive_int('channels', channels)
-        _check_positive_int('kernel_size', kernel_size)
+        check_positive_int('in_channels', in_channels)
+        check_positive_int('channels', channels)
+        check_positive_int('kernel_size', kernel_size)
         if kernel_size % 2 == 0:
             raise ValueError(
                 f'kernel_size must be odd to keep the mask aligned with the '
                 f'features, got {kernel_size}')
-        if isinstance(dilations, (str, bytes)) or not isinstance(
-                dilations, Sequence) or len(dilations) == 0 or any(
-                    isinstance(d, bool) or not isinstance(d, Integral)
-                    or d <= 0 for d in dilations):
-            raise ValueError('dilations must be a non-empty sequence of '
-                             f'positive ints, got {dilations!r}')
+        check_dilations(dilations)
         self.in_channels = in_channels
         self.channels = channels
         self.dilations = tuple(int(d) for d in dilations)

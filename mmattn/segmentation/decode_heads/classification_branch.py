@@ -11,6 +11,8 @@ from torch import Tensor
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 
+from mmattn.utils.validation import check_dilations
+
 _FUSIONS = ('sum', 'first_plus_mean')
 
 
@@ -73,12 +75,7 @@ class SALClassificationBranch(BaseModule):
                           bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(
                     f'{name} must be a positive int, got {value!r}')
-        if (not isinstance(dilations, (list, tuple)) or len(dilations) == 0
-                or not all(
-                    isinstance(d, int) and not isinstance(d, bool) and d > 0
-                    for d in dilations)):
-            raise ValueError('dilations must be a non-empty list of positive '
-                             f'ints, got {dilations!r}')
+        check_dilations(dilations)
         if fusion not in _FUSIONS:
             raise ValueError(
                 f'fusion must be one of {_FUSIONS}, got {fusion!r}')

@@ -11,6 +11,8 @@ from torch import Tensor
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 
+from mmattn.utils.validation import check_dilations
+
 
 @MODELS.register_module()
 class DeepLabV2ASPP(BaseModule):
@@ -55,12 +57,7 @@ class DeepLabV2ASPP(BaseModule):
                  init_cfg: OptMultiConfig = dict(
                      type='Normal', std=0.01, layer='Conv2d')):
         super().__init__(init_cfg)
-        if (not isinstance(dilations, (list, tuple)) or len(dilations) == 0
-                or not all(
-                    isinstance(d, int) and not isinstance(d, bool) and d > 0
-                    for d in dilations)):
-            raise ValueError('dilations must be a non-empty list of positive '
-                             f'ints, got {dilations!r}')
+        check_dilations(dilations)
         if (isinstance(num_hidden_convs, bool)
                 or not isinstance(num_hidden_convs, int)
                 or num_hidden_convs < 0):

@@ -16,6 +16,9 @@ from mmseg.models.losses import accuracy
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, SampleList
+
+from mmattn.utils.validation import check_dilations
+
 from .classification_branch import build_classification_branch
 from .deeplabv2_aspp import DeepLabV2ASPP
 
@@ -136,12 +139,7 @@ class SALHead(ASPPHead):
                              f'got {seg_branch!r}')
         if dilations is None:
             dilations = _DEFAULT_DILATIONS[seg_branch]
-        if (not isinstance(dilations, (list, tuple)) or len(dilations) == 0
-                or not all(
-                    isinstance(d, int) and not isinstance(d, bool) and d > 0
-                    for d in dilations)):
-            raise ValueError('dilations must be a non-empty list of positive '
-                             f'ints, got {dilations!r}')
+        check_dilations(dilations)
         num_classes = kwargs.get('num_classes')
         if (isinstance(num_classes, bool) or not isinstance(num_classes, int)
                 or num_classes < 2):

@@ -11,6 +11,8 @@ from mmengine.structures import BaseDataElement
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from mmattn.utils.validation import check_positive_int
+
 __all__ = ['MaskScoringNet', 'MaskScoringResBlock']
 
 
@@ -64,12 +66,6 @@ class MaskScoringResBlock(BaseModule):
     def forward(self, x: Tensor) -> Tensor:
         out = self.conv2(self.inner_act(self.conv1(x)))
         return self.act(out + self.shortcut(x))
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f'{name} must be a positive int, got {value!r}')
-    return value
 
 
 @MODELS.register_module()
@@ -143,10 +139,10 @@ class MaskScoringNet(BaseModel):
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        _positive_int('in_channels', in_channels)
-        _positive_int('stem_channels', stem_channels)
-        _positive_int('channels', channels)
-        _positive_int('fc_channels', fc_channels)
+        check_positive_int('in_channels', in_channels)
+        check_positive_int('stem_channels', stem_channels)
+        check_positive_int('channels', channels)
+        check_positive_int('fc_channels', fc_channels)
         if output_activation not in ('relu', 'sigmoid'):
             raise ValueError("output_activation must be 'relu' or "
                              f"'sigmoid', got {output_activation!r}")
