@@ -17,8 +17,6 @@ model = dict(
             # to train on CPU (docs/benchmarks_harnet.md).
             deform_impl='torch')),
     bbox_head=dict(
-        norm_cfg=dict(
-            _delete_=True, type='GN', num_groups=32, requires_grad=True),
         cross_level_norm=dict(
             _delete_=True,
             type='CrossLevelGroupNorm', affine_per_level=False),

@@ -32,7 +32,9 @@ model = dict(
         in_channels=64,
         feat_channels=64,
         stacked_convs=2,
-        norm_cfg=None,
+        # GN in the tower, as CLGN's HAR-Net twin has: the pair then differs
+        # only in the attention, and from-scratch training stays stable.
+        norm_cfg=gn,
         spatial_attention=None,
         channel_attention=None,
         cross_level_norm=None,

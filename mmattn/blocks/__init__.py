@@ -9,6 +9,8 @@ mmdet-scoped and mmseg-scoped configs can build it by name.
 from .aligned_attention import AlignedAttention
 from .cross_level_group_norm import CrossLevelGroupNorm
 from .cross_level_se import CrossLevelSE
+from .deform_conv import (TorchDeformConv2dPack,
+                          TorchModulatedDeformConv2dPack, deform_conv2d_torch)
 from .spatial_attention import SpatialAttention
 
 # -- SAL mask-scoring blocks --
@@ -16,5 +18,6 @@ from .gdn import GDN
 
 __all__ = [
     'AlignedAttention', 'CrossLevelGroupNorm', 'CrossLevelSE',
-    'SpatialAttention', 'GDN'
+    'SpatialAttention', 'TorchDeformConv2dPack',
+    'TorchModulatedDeformConv2dPack', 'deform_conv2d_torch', 'GDN'
 ]

@@ -7,9 +7,10 @@ about 50x slower than a dense conv of the same size. The functions here
 compute the same thing from batched tensor ops, then one matmul of the
 sampled columns with the weight. When a gradient is needed, the four
 bilinear corners of every sampling position are gathered from the flattened
-input and weighted; the arithmetic follows mmcv's kernels (``h = h_out * stride - pad + i * dilation
-+ offset_h``, ``floor`` for the corners, a sample outside ``(-1, H) x (-1,
-W)`` is zero and so is its gradient, corners outside the map count as
+input and weighted; the arithmetic follows mmcv's kernels (``h = h_out *
+stride - pad + i * dilation + offset_h``, ``floor`` for the corners, a
+sample outside ``(-1, H) x (-1, W)`` is zero and so is its gradient,
+corners outside the map count as
 zero), so forward values and the gradients w.r.t. input, offset, mask and
 weight agree with mmcv's op to float rounding, also for sampling points
 outside the map and exactly on pixel centres (zero offsets). Without
@@ -172,7 +173,8 @@ def deform_conv2d_torch(x: Tensor,
     if c_in % deform_groups != 0 or c_in_per_group * groups != c_in:
         raise ValueError(
             f'input channels {c_in} do not match deform_groups='
-            f'{deform_groups}, groups={groups} and weight {tuple(weight.shape)}')
+            f'{deform_groups}, groups={groups} and weight '
+            f'{tuple(weight.shape)}')
     h_out = (x.shape[2] + 2 * padding[0] - dilation[0] *
              (kh - 1) - 1) // stride[0] + 1
     w_out = (x.shape[3] + 2 * padding[1] - dilation[1] *
@@ -229,8 +231,8 @@ class TorchModulatedDeformConv2dPack(ModulatedDeformConv2dPack):
 
     Same constructor arguments, parameters and state dict as mmcv's layer;
     ``conv_offset`` gives ``deform_groups * 3 * kh * kw`` channels: the
-    ``dy`` block, the ``dx`` block (concatenated into mmcv's interleaved
-    offset layout as in mmcv) and the mask logits.
+    first two thirds are the offsets (mmcv's layout), the last third the
+    mask logits (through a sigmoid), split as mmcv does.
 
     Shapes:
         - Input: ``(N, in_channels, H, W)``.

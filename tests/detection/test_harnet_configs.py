@@ -133,6 +133,11 @@ def test_tiny_synthetic_twins_differ_only_in_attention():
                 'train_dataloader', 'val_evaluator'):
         assert har[key] == ret[key], key
     assert har.model.backbone == ret.model.backbone
+    # The same GN tower normalisation: HAR-Net's CLGN only pools its
+    # statistics across levels.
+    assert har.model.bbox_head.norm_cfg == ret.model.bbox_head.norm_cfg
+    assert har.model.bbox_head.norm_cfg.type == 'GN'
+    assert ret.model.bbox_head.cross_level_norm is None
     from mmattn.synthetic import SYNTHETIC_DET_CLASSES
     assert tuple(har.classes) == tuple(SYNTHETIC_DET_CLASSES)
     assert har.model.bbox_head.num_classes == len(SYNTHETIC_DET_CLASSES)
