@@ -17,8 +17,14 @@ model = dict(
         num_classes=21,
         norm_cfg=norm_cfg,
         align_corners=False,
+        # avg_non_ignore: average over labelled pixels like SelectionLoss,
+        # so the twins' losses are on the same scale (mmseg's default also
+        # counts the 255 void band).
         loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
+            type='CrossEntropyLoss',
+            use_sigmoid=False,
+            loss_weight=1.0,
+            avg_non_ignore=True)))
 train_dataloader = dict(
     dataset=dict(
         _delete_=True,

@@ -1,0 +1,335 @@
+# Copyright (c) mmattn contributors. All rights reserved.
+"""Training step time of ``SALHead`` against mmseg's ``ASPPHead``.
+
+One training step is forward + backward + SGD step of the whole
+``EncoderDecoder`` (same R-18 (GN) output-stride-8 backbone, channels,
+input size and batch for both). ``SALHead`` runs with everything on: the
+classification branch (rates 1/3/6/9), Eq. 11 (``attention_guided``), the
+selection loss on SF and the attention loss (lambda 2). ``ASPPHead`` runs
+with mmseg's ``CrossEntropyLoss``, as in the plain-CE twin config.
+
+The machine this was written for is shared and noisy, so both models are
+measured in ONE process, interleaved after a warm-up: repetition ``r`` runs
+A then B for even ``r`` and B then A for odd ``r`` (a drift in machine load
+hits both alike), and the table reports medians. A second, head-only
+measurement (backbone features computed once, gradient still flowing into
+them) says where the extra time goes: the classification branch, or the
+selection loss and Eq. 11.
+
+    python benchmarks/sal_head_step_time.py
+    python benchmarks/sal_head_step_time.py --settings 64:192:4 128:192:4 \\
+        --reps 15 --profile
+
+Target of the issue: SAL / ASPP step-time ratio <= 1.15. Results are
+recorded in docs/benchmarks_sal.md.
+"""
+import argparse
+import copy
+import os.path as osp
+import platform
+import statistics
+import time
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.structures import PixelData
+
+import mmattn  # noqa: F401  (registers SALHead and its losses)
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SAL_CFG = osp.join(ROOT, 'configs', 'sal', 'salnet_r18_tiny_synthetic.py')
+ASPP_CFG = osp.join(ROOT, 'configs', 'sal',
+                    'salnet_r18_tiny_synthetic_plain_ce.py')
+TARGET_RATIO = 1.15
+NUM_FG_USED = 4  # foreground classes present in the fake labels/tags
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument(
+        '--settings',
+        nargs='+',
+        default=['64:192:4', '128:192:4'],
+        help='CHANNELS:SIZE:BATCH, one measurement each (the first is the '
+        'main setting)')
+    p.add_argument(
+        '--warmup',
+        type=int,
+        default=3,
+        help='untimed steps per model before timing')
+    p.add_argument(
+        '--reps',
+        type=int,
+        default=12,
+        help='timed steps per model (interleaved)')
+    p.add_argument(
+        '--head-reps',
+        type=int,
+        default=20,
+        help='timed head-only steps per variant (0: skip)')
+    p.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch threads (default: torch\'s choice)')
+    p.add_argument(
+        '--profile',
+        action='store_true',
+        help='print the top ops of one SALHead head-only step')
+    p.add_argument('--seed', type=int, default=0)
+    args = p.parse_args()
+    settings = []
+    for text in args.settings:
+        try:
+            channels, size, batch = (int(v) for v in text.split(':'))
+        except ValueError:
+            p.error('--settings entries are CHANNELS:SIZE:BATCH, got '
+                    f'{text!r}')
+        if min(channels, size, batch) < 1 or size % 8:
+            p.error(f'bad setting {text!r}: positive values, size a multiple '
+                    'of 8')
+        settings.append((channels, size, batch))
+    args.settings = settings
+    return args
+
+
+def model_cfgs(channels: int) -> Tuple[dict, dict]:
+    """The tiny SAL (P5) and plain-CE (P2) model configs at ``channels``."""
+    sal = copy.deepcopy(Config.fromfile(SAL_CFG).model)
+    aspp = copy.deepcopy(Config.fromfile(ASPP_CFG).model)
+    sal.decode_head.channels = channels
+    sal.decode_head.cls_branch.channels = channels
+    aspp.decode_head.channels = channels
+    # Both configs carry a SegDataPreProcessor; the benchmark feeds
+    # normalised tensors directly, so it is not part of the timed step.
+    for cfg in (sal, aspp):
+        cfg.pop('data_preprocessor', None)
+    return sal.to_dict(), aspp.to_dict()
+
+
+def fake_batch(size: int, batch: int,
+               gen: torch.Generator) -> Tuple[torch.Tensor, List]:
+    """Random images and SegDataSamples with labels, tags and SF = 1."""
+    inputs = torch.randn(batch, 3, size, size, generator=gen)
+    samples = []
+    for _ in range(batch):
+        label = torch.randint(
+            0, NUM_FG_USED + 1, (1, size, size), generator=gen)
+        label[:, :2] = 255  # a few ignored pixels, as VOC's void band
+        tags = torch.zeros(20)
+        tags[torch.unique(label[(label > 0) & (label < 255)]) - 1] = 1.0
+        sample = SegDataSample(
+            metainfo=dict(
+                img_shape=(size, size),
+                pad_shape=(size, size),
+                ori_shape=(size, size),
+                img_tags=tags,
+                mask_scores=dict(AC=1.0, CD=1.0, SC=1.0, P=1.0, SF=1.0)))
+        sample.gt_sem_seg = PixelData(data=label)
+        samples.append(sample)
+    return inputs, samples
+
+
+def make_step(model: torch.nn.Module, inputs, samples) -> Callable[[], None]:
+    """One full training step: forward (losses), backward, SGD step."""
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        losses = model.loss(inputs, samples)
+        loss, _ = model.parse_losses(losses)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def make_head_step(head: torch.nn.Module, feats: Sequence[torch.Tensor],
+                   samples) -> Callable[[], None]:
+    """One head-only training step on fixed backbone features; the gradient
+    w.r.t. the features is computed too, as in a full step."""
+    optimizer = torch.optim.SGD(head.parameters(), lr=1e-3, momentum=0.9)
+    leaves = [f.detach().requires_grad_(True) for f in feats]
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        for leaf in leaves:
+            leaf.grad = None
+        losses = head.loss(leaves, samples, train_cfg=dict())
+        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def interleaved_medians(steps: Dict[str, Callable[[], None]], warmup: int,
+                        reps: int) -> Dict[str, List[float]]:
+    """Time each step function ``reps`` times, alternating the order
+    (ABC.., ..CBA) per repetition after ``warmup`` untimed calls each."""
+    names = list(steps)
+    for _ in range(warmup):
+        for name in names:
+            steps[name]()
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    for rep in range(reps):
+        order = names if rep % 2 == 0 else names[::-1]
+        for name in order:
+            start = time.perf_counter()
+            steps[name]()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def quartiles(values: List[float]) -> Tuple[float, float]:
+    qs = statistics.quantiles(values, n=4)
+    return qs[0], qs[2]
+
+
+def count_params(module: torch.nn.Module) -> float:
+    return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+def run_setting(channels: int, size: int, batch: int, args) -> dict:
+    sal_cfg, aspp_cfg = model_cfgs(channels)
+    torch.manual_seed(args.seed)
+    sal = MODELS.build(sal_cfg)
+    aspp = MODELS.build(aspp_cfg)
+    # Same backbone weights, so the backbone does the same work.
+    aspp.backbone.load_state_dict(sal.backbone.state_dict())
+    sal.train()
+    aspp.train()
+    gen = torch.Generator().manual_seed(args.seed)
+    inputs, samples = fake_batch(size, batch, gen)
+    full = interleaved_medians(
+        dict(
+            ASPPHead=make_step(aspp, inputs, samples),
+            SALHead=make_step(sal, inputs, samples)), args.warmup, args.reps)
+
+    result = dict(
+        channels=channels,
+        size=size,
+        batch=batch,
+        full=full,
+        params=dict(
+            backbone=count_params(sal.backbone),
+            ASPPHead=count_params(aspp.decode_head),
+            SALHead=count_params(sal.decode_head)))
+
+    if args.head_reps > 0:
+        with torch.no_grad():
+            feats = [f.detach() for f in sal.extract_feat(inputs)]
+        # SALHead without its classification branch: ASPP + the selection
+        # loss; isolates the loss's cost from the branch's.
+        no_cls_cfg = copy.deepcopy(sal_cfg['decode_head'])
+        no_cls_cfg.update(
+            cls_branch=None, attention_guided=False, loss_attention=None)
+        torch.manual_seed(args.seed)
+        heads = dict(
+            ASPPHead=aspp.decode_head,
+            SALHead=sal.decode_head,
+            SALHead_no_cls=MODELS.build(no_cls_cfg).train())
+        head_steps = {
+            name: make_head_step(head, feats, samples)
+            for name, head in heads.items()
+        }
+        cls_branch = sal.decode_head.cls_branch
+        cls_opt = torch.optim.SGD(
+            cls_branch.parameters(), lr=1e-3, momentum=0.9)
+        cls_leaf = feats[-1].detach().requires_grad_(True)
+        tags = torch.stack([s.metainfo['img_tags'] for s in samples])
+
+        def cls_only_step():
+            cls_opt.zero_grad(set_to_none=True)
+            cls_leaf.grad = None
+            logits = cls_branch(cls_leaf)
+            sal.decode_head.loss_attention(logits, tags).backward()
+            cls_opt.step()
+
+        head_steps['cls_branch_only'] = cls_only_step
+        result['head'] = interleaved_medians(head_steps, 2, args.head_reps)
+        result['feat_shape'] = tuple(feats[-1].shape)
+
+        if args.profile:
+            from torch.profiler import ProfilerActivity, profile
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(3):
+                    head_steps['SALHead']()
+            result['profile'] = prof.key_averages().table(
+                sort_by='self_cpu_time_total', row_limit=12)
+    return result
+
+
+def fmt_ms(values: List[float]) -> str:
+    q1, q3 = quartiles(values)
+    return f'{statistics.median(values):.1f} ({q1:.1f}-{q3:.1f})'
+
+
+def main():
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.time()
+    print('## SALHead vs ASPPHead training step time\n')
+    print(f'date {time.strftime("%Y-%m-%d %H:%M %Z")}; {platform.node()}; '
+          f'{platform.processor() or platform.machine()}; torch '
+          f'{torch.__version__}, {torch.get_num_threads()} threads; '
+          f'warm-up {args.warmup}, {args.reps} interleaved timed steps per '
+          'model; medians (interquartile range) in ms')
+    results = [run_setting(c, s, b, args) for c, s, b in args.settings]
+
+    print('\nFull training step (EncoderDecoder, R-18 (GN) d8 backbone, '
+          'forward + backward + SGD step):\n')
+    print('| channels | input | batch | ASPPHead ms/step | SALHead ms/step '
+          '| ratio (median) | ratio <= 1.15 |')
+    print('| --- | --- | --- | --- | --- | --- | --- |')
+    for r in results:
+        a = statistics.median(r['full']['ASPPHead'])
+        s = statistics.median(r['full']['SALHead'])
+        ratio = s / a
+        print(f'| {r["channels"]} | {r["size"]}x{r["size"]} | {r["batch"]} | '
+              f'{fmt_ms(r["full"]["ASPPHead"])} | '
+              f'{fmt_ms(r["full"]["SALHead"])} | {ratio:.3f} | '
+              f'{"yes" if ratio <= TARGET_RATIO else "NO"} |')
+    # Per-pair ratios use the two steps measured back to back, which cancels
+    # slow load drift better than a ratio of medians.
+    for r in results:
+        pairs = [
+            s / a for a, s in zip(r['full']['ASPPHead'], r['full']['SALHead'])
+        ]
+        q1, q3 = quartiles(pairs)
+        print(f'\n{r["channels"]} ch, {r["size"]}: per-pair ratio median '
+              f'{statistics.median(pairs):.3f} (IQR {q1:.3f}-{q3:.3f}); '
+              f'params backbone {r["params"]["backbone"]:.2f} M, ASPPHead '
+              f'{r["params"]["ASPPHead"]:.3f} M, SALHead '
+              f'{r["params"]["SALHead"]:.3f} M')
+
+    if any('head' in r for r in results):
+        print('\nHead only (fixed backbone features, forward + backward '
+              'incl. the feature gradient + SGD step), ms/step:\n')
+        print('| channels | feature | ASPPHead (CE) | SALHead (full) | '
+              'SALHead, no cls branch (sel. loss) | cls branch + att. loss '
+              'alone |')
+        print('| --- | --- | --- | --- | --- | --- |')
+        for r in results:
+            if 'head' not in r:
+                continue
+            h = r['head']
+            shape = 'x'.join(str(v) for v in r['feat_shape'])
+            print(f'| {r["channels"]} | {shape} | {fmt_ms(h["ASPPHead"])} | '
+                  f'{fmt_ms(h["SALHead"])} | {fmt_ms(h["SALHead_no_cls"])} | '
+                  f'{fmt_ms(h["cls_branch_only"])} |')
+    for r in results:
+        if 'profile' in r:
+            print(f'\nTop ops of 3 SALHead head-only steps '
+                  f'({r["channels"]} ch, {r["size"]}):\n')
+            print(r['profile'])
+    print(f'\ntotal {time.time() - started:.0f} s')
+
+
+if __name__ == '__main__':
+    main()
