@@ -211,6 +211,16 @@ class TorchDeformConv2dPack(DeformConv2dPack):
     (``weight`` without bias, ``conv_offset`` giving
     ``deform_groups * 2 * kh * kw`` offset channels, zero-initialised).
 
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int | tuple[int]): Kernel size.
+        stride, padding, dilation (int | tuple[int]): As ``nn.Conv2d``.
+        groups (int): Conv groups.
+        deform_groups (int): Offset groups; ``in_channels`` must divide by
+            it.
+        bias (bool): Must be False, as in mmcv's ``DeformConv2d``.
+
     Shapes:
         - Input: ``(N, in_channels, H, W)``.
         - Output: ``(N, out_channels, H_out, W_out)``.
@@ -233,6 +243,15 @@ class TorchModulatedDeformConv2dPack(ModulatedDeformConv2dPack):
     ``conv_offset`` gives ``deform_groups * 3 * kh * kw`` channels: the
     first two thirds are the offsets (mmcv's layout), the last third the
     mask logits (through a sigmoid), split as mmcv does.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int | tuple[int]): Kernel size.
+        stride, padding, dilation (int | tuple[int]): As ``nn.Conv2d``.
+        groups (int): Conv groups.
+        deform_groups (int): Offset and mask groups.
+        bias (bool): Learn a bias. Default: True (mmcv's default).
 
     Shapes:
         - Input: ``(N, in_channels, H, W)``.

@@ -42,6 +42,10 @@ class DeepLabV2ASPP(BaseModule):
         conv_cfg, norm_cfg, act_cfg: Config of the hidden convs.
         init_cfg (dict or list[dict], optional): Initialisation of the
             classifiers; default N(0, 0.01) as DeepLab.
+
+    Shapes:
+        - Input: ``(N, in_channels, H, W)``.
+        - Output: ``(N, num_classes, H, W)`` summed logits.
     """
 
     def __init__(self,

@@ -43,6 +43,12 @@ class AttentionLoss(nn.Module):
         loss_weight (float): ``lambda`` of Eq. 14. The paper picks 2
             (Table VIII). Default: 2.0.
         loss_name (str): Name in the log. Default: 'loss_att'.
+
+    Shapes:
+        - ``cls_logits``: ``(N, C_fg)`` logits of ``d_s`` (foreground
+          classes only).
+        - ``tags``: ``(N, C_fg)`` 0/1 image tags.
+        - Output: scalar.
     """
 
     def __init__(self,

@@ -70,6 +70,12 @@ class SelectionLoss(nn.Module):
         loss_weight (float): Multiplier of the loss. Default: 1.0.
         loss_name (str): Name in the log; must start with ``loss_`` to be
             back-propagated. Default: 'loss_sel'.
+
+    Shapes:
+        - ``pred``: ``(N, C, H, W)`` logits (or ``log Z_hat``).
+        - ``target``: ``(N, H, W)`` proxy labels.
+        - ``scores``: N per-image scores (tensor ``(N,)`` or dicts).
+        - Output: scalar.
     """
 
     def __init__(self,
