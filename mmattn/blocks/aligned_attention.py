@@ -1,7 +1,6 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """Aligned attention: a residual deformable bottleneck (HAR-Net Sec. III-C).
 """
-from numbers import Integral
 from typing import Optional
 
 import mmcv.ops  # noqa: F401  registers 'DCN' / 'DCNv2' conv layers
@@ -9,6 +8,8 @@ from mmcv.cnn import ConvModule, build_activation_layer
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
+
+from mmattn.utils.validation import check_positive_int, is_positive_int
 
 from .deform_conv import (TorchDeformConv2dPack,  # noqa: F401  registers
                           TorchModulatedDeformConv2dPack)  # 'DCN(v2)Torch'
@@ -20,11 +21,6 @@ _DEFORM_LAYERS = {
     'mmcv': {'DCN': 'DCN', 'DCNv2': 'DCNv2'},
     'torch': {'DCN': 'DCNTorch', 'DCNv2': 'DCNv2Torch'},
 }
-
-
-def _is_positive_int(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value,
-                                                      Integral) and value > 0
 
 
 @MODELS.register_module()
@@ -87,9 +83,7 @@ class AlignedAttention(BaseModule):
         for name, value in (('in_channels', in_channels),
                             ('mid_channels', mid_channels),
                             ('deform_groups', deform_groups)):
-            if not _is_positive_int(value):
-                raise ValueError(
-                    f'{name} must be a positive int, got {value!r}')
+            check_positive_int(name, value)
         if deform_type not in _DEFORM_TYPES:
             raise ValueError(f'deform_type must be one of {_DEFORM_TYPES}, '
                              f'got {deform_type!r}')
@@ -103,7 +97,7 @@ class AlignedAttention(BaseModule):
             groups = norm_cfg.get('num_groups')
             for name, value in (('in_channels', in_channels),
                                 ('mid_channels', mid_channels)):
-                if not _is_positive_int(groups) or value % groups != 0:
+                if not is_positive_int(groups) or value % groups != 0:
                     raise ValueError(
                         f'{name}={value} is not divisible by the GN '
                         f'num_groups={groups!r} of norm_cfg')

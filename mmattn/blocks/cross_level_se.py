@@ -50,8 +50,8 @@ class CrossLevelSE(BaseModule):
                  pooling: str = 'max',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        for name, value in (('channels', channels), ('num_levels',
-                                                      num_levels),
+        for name, value in (('channels', channels),
+                            ('num_levels', num_levels),
                             ('reduced_channels', reduced_channels)):
             check_positive_int(name, value)
         if pooling not in _POOLINGS:

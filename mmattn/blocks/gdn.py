@@ -8,6 +8,8 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from mmattn.utils.validation import check_positive_int
+
 __all__ = ['GDN', 'lower_bound']
 
 
@@ -88,10 +90,7 @@ class GDN(BaseModule):
                  reparam_offset: float = 2**-18,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if not isinstance(channels, int) or isinstance(
-                channels, bool) or channels < 1:
-            raise ValueError(f'channels must be a positive int, got '
-                             f'{channels!r}')
+        check_positive_int('channels', channels)
         if not beta_min > 0:
             raise ValueError(f'beta_min must be > 0, got {beta_min}')
         if not gamma_min >= 0:

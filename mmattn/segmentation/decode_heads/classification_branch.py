@@ -11,7 +11,7 @@ from torch import Tensor
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 
-from mmattn.utils.validation import check_dilations
+from mmattn.utils.validation import check_dilations, check_positive_int
 
 _FUSIONS = ('sum', 'first_plus_mean')
 
@@ -71,10 +71,7 @@ class SALClassificationBranch(BaseModule):
         for name, value in (('in_channels', in_channels),
                             ('num_classes', num_classes), ('channels',
                                                            channels)):
-            if isinstance(value,
-                          bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f'{name} must be a positive int, got {value!r}')
+            check_positive_int(name, value)
         check_dilations(dilations)
         if fusion not in _FUSIONS:
             raise ValueError(

@@ -29,5 +29,6 @@ __all__ = [
     'read_label_map', 'read_reference', 'read_tags', 'MaskScoringNet',
     'MaskScoringResBlock', 'MaskScoreMetric', 'pearson_correlation',
     'spearman_correlation', 'SynthesisConfig', 'synthesize_scoring_set',
-    'MaskScorer', 'score_proxy_masks', 'summarize_scores', 'LoadBinaryMask', 'PackMaskScoringInputs', 'build_inference_inputs'
+    'MaskScorer', 'score_proxy_masks', 'summarize_scores', 'LoadBinaryMask',
+    'PackMaskScoringInputs', 'build_inference_inputs'
 ]
