@@ -15,6 +15,8 @@ Layout:
 - :mod:`mmattn.segmentation`: the SAL-Net half (mmseg modules, mask scoring).
 - :mod:`mmattn.synthetic`: generated datasets for the demo, tests and
   benchmarks.
+- :mod:`mmattn.visualization`: attention pictures (HAR-Net spatial masks,
+  SAL class attention) and the hook that draws them during training.
 """
 from .utils.version_check import check_openmmlab_versions
 
@@ -26,10 +28,11 @@ from .utils.checkpoint import register_checkpoint_safe_globals  # noqa: E402
 
 register_checkpoint_safe_globals()
 
-from . import blocks, detection, segmentation, synthetic  # noqa: E402,F401
+from . import (blocks, detection, segmentation, synthetic,  # noqa: E402,F401
+               visualization)
 from .version import __version__, version_info  # noqa: E402
 
 __all__ = [
     '__version__', 'version_info', 'blocks', 'detection', 'segmentation',
-    'synthetic'
+    'synthetic', 'visualization'
 ]
