@@ -17,6 +17,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmattn  # noqa: F401  (registers modules, makes checkpoints loadable)
+from cpu_distributed import prepare_cpu_distributed  # tools/, next to this
 
 
 def parse_args():
@@ -75,6 +76,8 @@ def build_test_config(args) -> Config:
 def main():
     args = parse_args()
     cfg = build_test_config(args)
+    # torchrun on CPUs: gloo instead of nccl, a DDP wrapper without GPUs
+    prepare_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
     else:
