@@ -12,10 +12,12 @@ PUBLIC_MODULES: Dict[Tuple[str, str], Tuple[str, ...]] = {
     ('mmengine', 'MODELS'): ('SpatialAttention', 'CrossLevelGroupNorm',
                              'CrossLevelSE', 'AlignedAttention', 'GDN'),
     ('mmdet', 'MODELS'): ('AlignedFPN', 'HARRetinaHead'),
+    ('mmengine', 'HOOKS'): ('AttentionVisualizationHook', ),
     ('mmdet', 'HOOKS'): ('StagedAttentionHook', ),
     ('mmseg', 'MODELS'): ('SALHead', 'SelectionLoss', 'AttentionLoss',
                           'MaskScoringNet'),
-    ('mmseg', 'DATASETS'): ('WeakVOCDataset', ),
+    ('mmseg', 'DATASETS'): ('WeakVOCDataset', 'WeakSegDataset'),
+    ('mmseg', 'METRICS'): ('VOCSubmissionMetric', ),
 }
 
 

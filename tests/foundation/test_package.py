@@ -23,10 +23,12 @@ EXPECTED_REGISTRATIONS = {
         'AlignedAttention', 'GDN'
     ],
     ('mmdet', 'MODELS'): ['AlignedFPN', 'HARRetinaHead'],
+    ('mmengine', 'HOOKS'): ['AttentionVisualizationHook'],
     ('mmdet', 'HOOKS'): ['StagedAttentionHook'],
     ('mmseg', 'MODELS'):
     ['SALHead', 'SelectionLoss', 'AttentionLoss', 'MaskScoringNet'],
-    ('mmseg', 'DATASETS'): ['WeakVOCDataset'],
+    ('mmseg', 'DATASETS'): ['WeakVOCDataset', 'WeakSegDataset'],
+    ('mmseg', 'METRICS'): ['VOCSubmissionMetric'],
 }
 
 

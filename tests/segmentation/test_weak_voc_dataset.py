@@ -270,3 +270,39 @@ def test_semi_supervised_concat_of_strong_and_weak(voc_root):
     # GT-derived tags agree with the generator's cls_labels.npy
     np.testing.assert_array_equal(first_strong['img_tags'], tags[ids[0]])
     assert first_weak['mask_scores'] == _scores_for(ids)[ids[0]]
+
+
+def test_weak_seg_dataset_takes_its_classes_from_the_config(voc_root):
+    # The generated masks use labels 1..3; name them as a user's own set.
+    classes = ('background', 'left', 'middle', 'right')
+    dataset = _dataset(
+        voc_root,
+        type='WeakSegDataset',
+        metainfo=dict(classes=classes),
+        tags_from_masks=True,
+        tag_file=None)
+    assert dataset.metainfo['classes'] == classes
+    assert dataset.label_map is None  # labels are used as they are
+    for idx in range(len(dataset)):
+        info = dataset.get_data_info(idx)
+        labels = set(np.unique(read_label_png(info['seg_map_path'])))
+        assert info['img_tags'].tolist() == [
+            float(k in labels) for k in (1, 2, 3)
+        ]
+    # The VOC dataset refuses the same class list (mmseg's subset check).
+    with pytest.raises(ValueError, match='subset'):
+        _dataset(
+            voc_root,
+            metainfo=dict(classes=classes),
+            tags_from_masks=True,
+            tag_file=None)
+    # VOC-sized tags for a 3-class set: an error naming the image.
+    with pytest.raises(ValueError, match='expected 3'):
+        _dataset(voc_root, type='WeakSegDataset', metainfo=dict(classes=classes))
+
+
+@pytest.mark.parametrize('metainfo', [None, dict(), dict(classes='abc'),
+                                      dict(classes=('background', ))])
+def test_weak_seg_dataset_needs_a_class_list(voc_root, metainfo):
+    with pytest.raises(ValueError, match='WeakSegDataset needs metainfo'):
+        _dataset(voc_root, type='WeakSegDataset', metainfo=metainfo)
