@@ -30,6 +30,7 @@ register_checkpoint_safe_globals()
 
 from . import (blocks, detection, segmentation, synthetic,  # noqa: E402,F401
                visualization)
+from .utils import distributed  # noqa: E402,F401  (CPU DDP wrapper)
 from .version import __version__, version_info  # noqa: E402
 
 __all__ = [

@@ -6,7 +6,8 @@ Usage::
 
     python tools/test.py CONFIG CHECKPOINT
     python tools/test.py CONFIG CHECKPOINT --tta
-    python tools/test.py CONFIG CHECKPOINT --cfg-options test_evaluator.format_only=True
+    python tools/test.py CONFIG CHECKPOINT \
+        --cfg-options test_evaluator.format_only=True
 """
 import argparse
 import os
@@ -17,7 +18,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmattn  # noqa: F401  (registers modules, makes checkpoints loadable)
-from cpu_distributed import prepare_cpu_distributed  # tools/, next to this
+from mmattn.utils.distributed import prepare_cpu_distributed
 
 
 def parse_args():

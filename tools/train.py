@@ -16,7 +16,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmattn  # noqa: F401  (registers modules, makes checkpoints loadable)
-from cpu_distributed import prepare_cpu_distributed  # tools/, next to this
+from mmattn.utils.distributed import prepare_cpu_distributed
 
 
 def parse_args():

@@ -13,6 +13,7 @@ PUBLIC_MODULES: Dict[Tuple[str, str], Tuple[str, ...]] = {
                              'CrossLevelSE', 'AlignedAttention', 'GDN'),
     ('mmdet', 'MODELS'): ('AlignedFPN', 'HARRetinaHead'),
     ('mmengine', 'HOOKS'): ('AttentionVisualizationHook', ),
+    ('mmengine', 'MODEL_WRAPPERS'): ('CPUDistributedDataParallel', ),
     ('mmdet', 'HOOKS'): ('StagedAttentionHook', ),
     ('mmseg', 'MODELS'): ('SALHead', 'SelectionLoss', 'AttentionLoss',
                           'MaskScoringNet'),

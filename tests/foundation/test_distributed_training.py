@@ -13,7 +13,6 @@ And the SyncBN variants: what they build, what a single-process run makes
 of them (mmengine's own reversion to BN) and the error of a CPU
 multi-process run.
 """
-import importlib.util
 import os
 import os.path as osp
 import re
@@ -27,6 +26,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmattn.segmentation.score_file import dump_mask_scores
+from mmattn.utils import distributed
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HERE = osp.dirname(osp.abspath(__file__))
@@ -308,43 +308,32 @@ def test_single_process_run_reverts_syncbn_with_mmengine_message(tmp_path):
             'automatically reverted') in log
 
 
-def _tools_module(name):
-    spec = importlib.util.spec_from_file_location(
-        f'mmattn_tools_{name}', osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cpu_multi_process_run_refuses_syncbn_clearly():
-    cpu_distributed = _tools_module('cpu_distributed')
     model = torch.nn.Sequential(
         torch.nn.Conv2d(3, 4, 3), torch.nn.SyncBatchNorm(4))
     with pytest.raises(
             ValueError,
             match=r'SyncBN needs a distributed run '
             r"on GPUs.*1 SyncBatchNorm layers \(first: '1'\)"):
-        cpu_distributed.CPUDistributedDataParallel(model, device_ids=[0])
+        distributed.CPUDistributedDataParallel(model, device_ids=[0])
 
 
 def test_prepare_cpu_distributed_leaves_other_runs_alone():
-    cpu_distributed = _tools_module('cpu_distributed')
     cfg = Config(
         dict(launcher='none', env_cfg=dict(dist_cfg=dict(backend='nccl'))))
-    assert cpu_distributed.prepare_cpu_distributed(cfg) is False
+    assert distributed.prepare_cpu_distributed(cfg) is False
     assert cfg.env_cfg.dist_cfg.backend == 'nccl'
     assert 'model_wrapper_cfg' not in cfg
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only set-up')
 def test_prepare_cpu_distributed_explains_a_wrong_start(monkeypatch):
-    cpu_distributed = _tools_module('cpu_distributed')
     with pytest.raises(ValueError, match="launcher 'slurm' needs GPUs"):
-        cpu_distributed.prepare_cpu_distributed(Config(dict(launcher='slurm')))
+        distributed.prepare_cpu_distributed(Config(dict(launcher='slurm')))
     # python tools/train.py --launcher pytorch, without torchrun
     for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
         monkeypatch.delenv(key, raising=False)
     cfg = Config(dict(launcher='pytorch'))
     with pytest.raises(ValueError, match=r"torchrun sets, missing \['RANK'"):
-        cpu_distributed.prepare_cpu_distributed(cfg)
+        distributed.prepare_cpu_distributed(cfg)
     assert 'model_wrapper_cfg' not in cfg

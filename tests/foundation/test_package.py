@@ -24,6 +24,7 @@ EXPECTED_REGISTRATIONS = {
     ],
     ('mmdet', 'MODELS'): ['AlignedFPN', 'HARRetinaHead'],
     ('mmengine', 'HOOKS'): ['AttentionVisualizationHook'],
+    ('mmengine', 'MODEL_WRAPPERS'): ['CPUDistributedDataParallel'],
     ('mmdet', 'HOOKS'): ['StagedAttentionHook'],
     ('mmseg', 'MODELS'):
     ['SALHead', 'SelectionLoss', 'AttentionLoss', 'MaskScoringNet'],

@@ -12,7 +12,8 @@ mmengine 0.10 assumes one GPU per process as soon as a launcher is given:
 :func:`prepare_cpu_distributed` works around all three, and only when a
 launcher is given and CUDA is unavailable; GPU runs are left exactly as
 mmengine runs them. tools/train.py and tools/test.py call it before building
-the Runner.
+the Runner; ``import mmattn`` registers :class:`CPUDistributedDataParallel`
+in mmengine's ``MODEL_WRAPPERS``.
 """
 import datetime
 import logging
@@ -28,8 +29,7 @@ from mmengine.registry import MODEL_WRAPPERS
 __all__ = ['CPUDistributedDataParallel', 'prepare_cpu_distributed']
 
 
-# force: tools/train.py and tests may both load this file in one process.
-@MODEL_WRAPPERS.register_module(force=True)
+@MODEL_WRAPPERS.register_module()
 class CPUDistributedDataParallel(MMDistributedDataParallel):
     """MMDistributedDataParallel that accepts a model on the CPU.
 
@@ -135,7 +135,7 @@ def prepare_cpu_distributed(cfg: Config) -> bool:
         raise ValueError(
             f'model_wrapper_cfg.type {wrapper_cfg["type"]!r} cannot run on '
             f'the CPU here; use CPUDistributedDataParallel '
-            f'(tools/cpu_distributed.py)')
+            f'(mmattn.utils.distributed)')
 
     if cfg.get('env_cfg', None) is None:
         cfg.env_cfg = dict()
