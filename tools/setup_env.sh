@@ -22,15 +22,19 @@ MMCV_VERSION=2.1.0
 log() { printf '[setup] %s\n' "$*"; }
 
 # Everything that decides what gets installed; a change re-runs the install.
-stamp_inputs=(requirements/pinned.txt requirements/runtime.txt setup.py tools/setup_env.sh)
+stamp_inputs=(requirements/pinned.txt requirements/runtime.txt requirements/mim.txt setup.py tools/setup_env.sh)
 want_stamp=$(cat "${stamp_inputs[@]}" | sha256sum | cut -d' ' -f1)
 stamp_file="$VENV/.mmattn-setup-stamp"
 
 check_imports() {
+    [[ -x "$VENV/bin/mim" ]] || return 1
     "$VENV/bin/python" - <<'EOF'
 import mmcv, mmcv.ops, mmdet, mmengine, mmseg, pycocotools, torch
 assert mmcv.__version__ == '2.1.0', mmcv.__version__
 import mmattn
+import warnings
+warnings.simplefilter('ignore')  # mim imports pkg_resources, which warns
+import mim
 EOF
 }
 
@@ -77,6 +81,12 @@ fi
 log "installing the pinned OpenMMLab set (requirements/pinned.txt)"
 "${PIP[@]}" -q -r requirements/pinned.txt
 
+# openmim without opendatalab/openxlab, which would downgrade the pinned set;
+# the file lists every package mim imports (see its header).
+log "installing mim (requirements/mim.txt, --no-deps)"
+"${PIP[@]}" -q --no-deps -r requirements/mim.txt
+
+# setup.py links mmattn/.mim/{configs,tools,model-index.yml} for mim here.
 log "installing mmattn in editable mode"
 "${PIP[@]}" -q --no-deps --no-build-isolation -e .
 
