@@ -13,8 +13,12 @@ Coarse only (AC, CD, SC; Eq. 3-5)::
 
 With a trained scorer (adds P and SF = P * CD; Eq. 7), add
 ``--config configs/mask_scoring/<cfg>.py --checkpoint <ckpt>``. With
-``--gt-dir`` the summary reports how SC and SF correlate with the true
-quality (AC against ground truth, as in the paper's Fig. 9).
+``--gt-dir`` the summary reports how SC and SF correlate with two true
+qualities: the paper's (AC against the ground truth's binary foreground,
+Fig. 9; ``correlation``) and a class-aware one (a proxy pixel overlaps the
+ground truth only with the right class; ``correlation_class_aware``), plus
+the Eq. 7 ceiling ``oracle_SF`` (SF if the network predicted the binary
+ground-truth AC exactly).
 """
 import argparse
 import json
@@ -49,7 +53,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                    'cls_labels.npy next to --proxy-dir')
     p.add_argument('--gt-dir', default=None,
                    help='ground truth label maps, for the correlation of '
-                   'SC/SF with the true quality')
+                   'SC/SF with the true quality (class-agnostic and '
+                   'class-aware AC against ground truth)')
     p.add_argument('--config', default=None, help='scorer config')
     p.add_argument('--checkpoint', default=None, help='scorer checkpoint')
     p.add_argument('--device', default='cpu')
@@ -137,10 +142,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     print(f'pass tau={args.tau}: SC {summary["pass_SC"]}/{n}' +
           (f', SF {summary["pass_SF"]}/{n}'
            if summary['pass_SF'] is not None else ''))
-    if summary['correlation']:
-        for name, c in summary['correlation'].items():
-            print(f'{name} vs true quality: Pearson {c["pearson"]:.4f}, '
-                  f'Spearman {c["spearman"]:.4f}')
+    for key, truth in (('correlation', 'AC_gt, class-agnostic (Fig. 9)'),
+                       ('correlation_class_aware', 'AC_gt, class-aware')):
+        for name, c in (summary.get(key) or {}).items():
+            print(f'{name} vs true quality {truth}: Pearson '
+                  f'{c["pearson"]:.4f}, Spearman {c["spearman"]:.4f}')
+    if summary.get('oracle_SF'):
+        print('ceiling of SF = P x CD with P = AC_gt (Pearson): ' + ', '.join(
+            f'vs {k} {v:.4f}' for k, v in summary['oracle_SF'].items()))
     print(f'histogram: {hist_path}' +
           (f'\nscatter: {scatter_path}' if scatter_path else ''))
     return summary

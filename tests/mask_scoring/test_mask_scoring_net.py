@@ -162,3 +162,31 @@ def test_configs_hold_the_paper_settings(name, size, lr, batch, epochs,
     assert (model.layers[0][0].out_channels, model.fc1.in_features,
             model.fc1.out_features) == widths
     assert cfg.val_evaluator.type == 'MaskScoreMetric'
+
+
+def test_benchmark_config_schedule_and_pooling():
+    """The benchmark's longer tiny schedule: 48x48, max pooling, batch 8,
+    30 epochs with a cosine decay that ends with the training."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(
+        osp.join(root, 'configs', 'mask_scoring',
+                 'mask-scorer-tiny_1xb8-30e_synthetic-48x48.py'))
+    assert cfg.train_dataloader.batch_size == 8
+    assert cfg.train_cfg.max_epochs == 30
+    (sched, ) = cfg.param_scheduler
+    assert sched.type == 'CosineAnnealingLR'
+    assert sched.T_max == sched.end == 30
+    assert sched.eta_min < cfg.optim_wrapper.optimizer.lr
+    assert cfg.default_hooks.checkpoint.save_best == 'mask_score/pearson'
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        resize = [t for t in loader.dataset.pipeline
+                  if t['type'] == 'Resize'][0]
+        assert tuple(resize['scale']) == (48, 48)
+    model = MODELS.build(cfg.model)
+    assert isinstance(model.pool, torch.nn.AdaptiveMaxPool2d)
+    assert (model.layers[0][0].out_channels, model.fc1.in_features,
+            model.fc1.out_features) == (16, 32, 32)
+    assert model(torch.randn(2, 4, 48, 48), mode='tensor').shape == (2, )

@@ -164,3 +164,61 @@ def test_bad_inputs_name_the_file(seg_root, tmp_path):
     with pytest.raises(MaskScoreFileError, match='ok.json'):
         load_mask_scores(out)
     assert binary_foreground(original).any()  # the fixture had objects
+
+
+def test_two_true_qualities(seg_root, tmp_path):
+    """The summary reports SC/SF against the paper's class-agnostic truth
+    and the class-aware one; a proxy with every class swapped keeps its
+    class-agnostic truth but has class-aware truth 0."""
+    from mmattn.segmentation.mask_scoring import (class_aware_accuracy_score,
+                                                  score_proxy_masks)
+    root = str(tmp_path / 'swapped')
+    shutil.copytree(seg_root, root)
+    ids = train_ids(root)
+    gt_dir = osp.join(root, 'SegmentationClass')
+    i = ids[0]
+    gt = read_label_map(osp.join(gt_dir, i + '.png'))
+    assert binary_foreground(gt).any()
+    # The ground truth itself as the proxy, with classes 1..4 rotated.
+    swapped = np.where(binary_foreground(gt), gt % 4 + 1, 0).astype(np.uint8)
+    from mmattn.synthetic.seg import write_label_png
+    write_label_png(osp.join(root, 'SegmentationClassProxy', i + '.png'),
+                    swapped)
+    dirs = dict(proxy_dir=osp.join(root, 'SegmentationClassProxy'),
+                ref_dir=osp.join(root, 'SaliencyRef'),
+                img_dir=osp.join(root, 'JPEGImages'), gt_dir=gt_dir)
+    tags = read_tags(osp.join(root, 'cls_labels.npy'))
+    results = score_proxy_masks(ids, tags=tags, show_progress=False, **dirs)
+    assert results[i]['AC_gt'] > 0.9  # the binary mask is the GT's
+    assert results[i]['AC_gt_cls'] == 0.0
+    for j in ids:
+        proxy = read_label_map(
+            osp.join(root, 'SegmentationClassProxy', j + '.png'))
+        expected = class_aware_accuracy_score(
+            proxy, read_label_map(osp.join(gt_dir, j + '.png')),
+            read_image(osp.join(root, 'JPEGImages', j + '.jpg')))
+        assert results[j]['AC_gt_cls'] == pytest.approx(float(expected))
+        assert results[j]['AC_gt_cls'] <= results[j]['AC_gt'] + 1e-12
+
+    tool = load_tool()
+    out = str(tmp_path / 'scores.json')
+    summary = tool.main([
+        '--proxy-dir', dirs['proxy_dir'], '--ref-dir', dirs['ref_dir'],
+        '--img-dir', dirs['img_dir'], '--gt-dir', gt_dir, '--ann-file',
+        osp.join(root, 'ImageSets/Segmentation/train.txt'), '--out', out,
+        '--no-progress'
+    ])
+    for key, truth in (('correlation', 'AC_gt'),
+                       ('correlation_class_aware', 'AC_gt_cls')):
+        sc = np.array([results[j]['SC'] for j in ids])
+        t = np.array([results[j][truth] for j in ids])
+        assert summary[key]['SC']['pearson'] == pytest.approx(
+            float(np.corrcoef(sc, t)[0, 1]), abs=1e-9)
+    # The two truths differ here (image i), so do the correlations.
+    assert summary['correlation']['SC']['pearson'] != pytest.approx(
+        summary['correlation_class_aware']['SC']['pearson'])
+    # Eq. 7's ceiling: SF with P = AC_gt against the paper's truth.
+    cd = np.array([results[j]['CD'] for j in ids])
+    ac_gt = np.array([results[j]['AC_gt'] for j in ids])
+    assert summary['oracle_SF']['AC_gt'] == pytest.approx(
+        float(np.corrcoef(ac_gt * cd, ac_gt)[0, 1]), abs=1e-9)

@@ -184,3 +184,21 @@ def test_runner_trains_the_scorer(synthesised, tmp_path):
     assert {'mask_score/pearson', 'mask_score/spearman',
             'mask_score/mae'} <= set(metrics)
     assert 0 <= metrics['mask_score/mae'] <= 1
+
+
+def test_cli_ratios_and_ops(seg_root, tmp_path):
+    from mmattn.segmentation.mask_scoring.synthesis import main
+    out = str(tmp_path / 'cli')
+    summary = main([
+        '--data-root', seg_root, '--split', 'train', '--out', out, '--ops',
+        'dilate', '--intermediate-ratio', '2', '--paste-ratio', '0'
+    ])
+    cfg = summary['config']
+    assert cfg['ops'] == ('dilate', ) or cfg['ops'] == ['dilate']
+    assert cfg['intermediate_ratio'] == 2.0 and cfg['paste_ratio'] == 0.0
+    # Only the requested degradation, and no cut-paste at all.
+    assert set(summary['kinds']) <= {'positive', 'negative', 'dilate'}
+    assert summary['kinds'].get('dilate', 0) > 0
+    for s in load_list(out) + load_list(out, 'val'):
+        if s['kind'] == 'dilate':
+            assert 0.3 < s['score_reference'] < 0.8

@@ -4,6 +4,7 @@
 and the synthesis of the network's training set (Fig. 5)."""
 from .coarse_scores import (PAPER_OBJECTNESS_WEIGHT, accuracy_score,
                             binary_foreground, check_label_map,
+                            class_aware_accuracy_score, class_aware_fmeasure,
                             class_distribution, coarse_score, coarse_scores,
                             edge_objectness, edge_strength, fine_score,
                             paper_fmeasure)
@@ -22,7 +23,8 @@ from .transforms import (LoadBinaryMask, PackMaskScoringInputs,
 
 __all__ = [
     'PAPER_OBJECTNESS_WEIGHT', 'accuracy_score', 'binary_foreground',
-    'check_label_map', 'class_distribution', 'coarse_score', 'coarse_scores',
+    'check_label_map', 'class_aware_accuracy_score', 'class_aware_fmeasure',
+    'class_distribution', 'coarse_score', 'coarse_scores',
     'edge_objectness', 'edge_strength', 'fine_score', 'paper_fmeasure',
     'MaskScoringDataPreprocessor', 'MaskScoringDataset', 'check_same_size',
     'find_file', 'load_scoring_inputs', 'read_id_list', 'read_image',

@@ -24,6 +24,10 @@ Definitions (``|X|`` counts pixels, restricted to ``valid`` when given):
   choice, is not available).
 - Eq. 4 ``CD = (# pixels of B whose label is one of the image tags) / |B|``.
 - Eq. 5 ``SC = AC * CD``; Eq. 7 ``SF = P * CD``.
+- Not in the paper, for evaluation against multi-class ground truth:
+  :func:`class_aware_fmeasure` / :func:`class_aware_accuracy_score`, the
+  same Eq. 3 F-measure in which a proxy foreground pixel is in the
+  intersection only when its class equals the ground-truth class there.
 
 Empty masks (all values exact, never a division by zero):
 
@@ -51,7 +55,8 @@ PAPER_OBJECTNESS_WEIGHT = 0.1
 __all__ = [
     'PAPER_OBJECTNESS_WEIGHT', 'binary_foreground', 'check_label_map',
     'paper_fmeasure', 'edge_strength', 'edge_objectness', 'accuracy_score',
-    'class_distribution', 'coarse_score', 'fine_score', 'coarse_scores'
+    'class_distribution', 'coarse_score', 'fine_score', 'coarse_scores',
+    'class_aware_fmeasure', 'class_aware_accuracy_score'
 ]
 
 
@@ -166,11 +171,16 @@ def paper_fmeasure(mask: Array,
         valid = _as_bool(valid)
         mask = mask & valid
         reference = reference & valid
-    inter = _count(mask & reference)
-    ref_size = _count(reference)
-    union = _count(mask | reference)
+    return _fmeasure_from_counts(
+        _count(mask & reference), _count(reference), _count(mask | reference),
+        both_empty)
+
+
+def _fmeasure_from_counts(inter: Array, ref_size: Array, union: Array,
+                          both_empty: float) -> Array:
+    """``2 |HnB| / (|H| + |HuB|)``, ``both_empty`` where both are 0."""
     denom = ref_size + union
-    if _is_torch(mask):
+    if _is_torch(denom):
         safe = torch.where(denom > 0, denom, torch.ones_like(denom))
         return torch.where(denom > 0, 2 * inter / safe,
                            torch.full_like(denom, both_empty))
@@ -470,3 +480,88 @@ def coarse_scores(label_map: Array,
                         min_objectness=min_objectness)
     cd = class_distribution(label_map, tags, ignore_index)
     return dict(AC=ac, CD=cd, SC=coarse_score(ac, cd))
+
+
+def class_aware_fmeasure(label_map: Array,
+                         gt_label_map: Array,
+                         ignore_index: int = 255,
+                         both_empty: float = 1.0) -> Array:
+    """Eq. 3's F-measure of a proxy label map against a ground-truth label
+    map, counting a pixel as overlap only where the classes agree.
+
+    With ``B`` the proxy's foreground, ``H`` the ground truth's foreground
+    and ``V`` its non-ignore pixels (all counts restricted to ``V``)::
+
+        TP = |{p in B n H : label_map[p] == gt_label_map[p]}|
+        prec = TP / |H|      rec = TP / |H u B|
+        F = 2 prec rec / (prec + rec) = 2 TP / (|H| + |H u B|)
+
+    A foreground pixel of the wrong class stays in ``H u B`` but leaves the
+    overlap, so it costs as much as a missed pixel plus a spurious one.
+    This is not in the paper: it measures how good a proxy is *for training
+    a multi-class segmenter*, which the class-agnostic Eq. 3 (the paper's
+    Fig. 9 truth, :func:`accuracy_score` against the ground truth's
+    foreground) cannot see. When every proxy foreground pixel inside ``H``
+    has the ground-truth class it equals
+    ``paper_fmeasure(B, H, valid=V)`` exactly. Empty cases as in
+    :func:`paper_fmeasure`.
+
+    Args:
+        label_map: ``(..., H, W)`` integer proxy labels, 0 = background.
+        gt_label_map: Ground-truth labels, same shape; ``ignore_index``
+            pixels are not counted.
+        ignore_index: The "unlabelled" value of both maps.
+        both_empty: The value when neither map has foreground (on valid
+            pixels).
+
+    Returns:
+        F-measure in ``[0, 1]`` with shape ``(...)``.
+    """
+    _check_same_kind(label_map, gt_label_map)
+    _check_shapes('label map', label_map, 'ground truth', gt_label_map)
+    valid = gt_label_map != ignore_index
+    mask = binary_foreground(label_map, ignore_index) & valid
+    reference = binary_foreground(gt_label_map, ignore_index)
+    same_class = mask & reference & (label_map == gt_label_map)
+    return _fmeasure_from_counts(
+        _count(same_class), _count(reference), _count(mask | reference),
+        both_empty)
+
+
+def class_aware_accuracy_score(label_map: Array,
+                               gt_label_map: Array,
+                               image: Optional[Array] = None,
+                               b: float = PAPER_OBJECTNESS_WEIGHT,
+                               ignore_index: int = 255,
+                               channel_axis: Optional[int] = None,
+                               min_objectness: float = 0.01,
+                               both_empty: float = 1.0) -> Array:
+    """Class-aware ``AC`` against ground truth:
+    :func:`class_aware_fmeasure` times the same objectness factor
+    ``F_obj(B) ** b`` as :func:`accuracy_score`.
+
+    Keeping the objectness factor makes this equal to the paper's
+    ground-truth score (``accuracy_score(B, H_gt, image, b,
+    valid=gt != ignore)``, Fig. 9) whenever the proxy has no class errors,
+    so the two truths differ only by the class errors.
+
+    Args:
+        label_map: ``(..., H, W)`` proxy labels.
+        gt_label_map: ``(..., H, W)`` ground-truth labels.
+        image: Optional image for the objectness term (layout as in
+            :func:`edge_strength`); without it the factor is 1.
+        b, channel_axis, min_objectness: See :func:`accuracy_score`.
+        ignore_index, both_empty: See :func:`class_aware_fmeasure`.
+
+    Returns:
+        Class-aware ``AC`` in ``[0, 1]``, shape ``(...)``.
+    """
+    if b < 0:
+        raise ValueError(f'objectness weight b must be >= 0, got {b}')
+    fmeasure = class_aware_fmeasure(label_map, gt_label_map, ignore_index,
+                                    both_empty)
+    if image is None or b == 0:
+        return fmeasure
+    mask = binary_foreground(label_map, ignore_index)
+    objectness = edge_objectness(mask, image, channel_axis, min_objectness)
+    return fmeasure * objectness**b

@@ -1,7 +1,17 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """Scoring a folder of proxy masks: coarse scores (Eq. 3-5) for every
 image, the network's ``P`` and ``SF`` (Eq. 7) when a trained scorer is
-given, and the true quality where ground truth exists (Fig. 9)."""
+given, and the true quality where ground truth exists (Fig. 9).
+
+Two true qualities are computed against ground truth, both Eq. 3 with the
+same objectness factor as ``AC``:
+
+- ``AC_gt``: the paper's Fig. 9 truth, class-agnostic (binary foreground of
+  the proxy vs binary foreground of the ground truth);
+- ``AC_gt_cls``: class-aware (:func:`class_aware_accuracy_score`): a proxy
+  pixel overlaps only when its class is the ground truth's. It equals
+  ``AC_gt`` for a proxy without class errors.
+"""
 import copy
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
@@ -15,12 +25,20 @@ from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
 from .coarse_scores import (PAPER_OBJECTNESS_WEIGHT, accuracy_score,
-                            binary_foreground, coarse_scores, fine_score)
+                            binary_foreground, class_aware_accuracy_score,
+                            coarse_scores, fine_score)
 from .mask_io import load_scoring_inputs
 from .metrics import pearson_correlation, spearman_correlation
 from .transforms import build_inference_inputs
 
-__all__ = ['MaskScorer', 'score_proxy_masks', 'summarize_scores']
+__all__ = ['MaskScorer', 'score_proxy_masks', 'summarize_scores', 'TRUTHS']
+
+#: The true qualities ``summarize_scores`` correlates with: result key ->
+#: (summary key, plot label).
+TRUTHS = {
+    'AC_gt': ('correlation', 'AC vs GT, class-agnostic (paper Fig. 9)'),
+    'AC_gt_cls': ('correlation_class_aware', 'AC vs GT, class-aware'),
+}
 
 _LOADING_TRANSFORMS = ('LoadImageFromFile', 'LoadBinaryMask',
                        'LoadAnnotations')
@@ -110,10 +128,12 @@ def score_proxy_masks(image_ids: Sequence[str],
         show_progress: Show an mmengine ProgressBar.
 
     Returns:
-        ``image id -> {'AC', 'CD', 'SC', 'P', 'SF', 'AC_gt'}`` with
-        ``P``/``SF`` ``None`` without a scorer and ``AC_gt`` (the true
-        quality: AC against ground truth, ignore pixels excluded) ``None``
-        without ``gt_dir``.
+        ``image id -> {'AC', 'CD', 'SC', 'P', 'SF', 'AC_gt', 'AC_gt_cls'}``
+        with ``P``/``SF`` ``None`` without a scorer; ``AC_gt`` (the paper's
+        true quality: AC against the ground truth's binary foreground,
+        ignore pixels excluded) and ``AC_gt_cls`` (the class-aware one, see
+        :func:`class_aware_accuracy_score`) are ``None`` without
+        ``gt_dir``.
     """
     if scorer is not None and img_dir is None:
         raise ValueError('the scoring network needs the images (img_dir)')
@@ -145,7 +165,7 @@ def score_proxy_masks(image_ids: Sequence[str],
         scores = coarse_scores(data['proxy'], data['reference'], image_tags,
                                data['image'], b, ignore_index)
         row = {k: float(v) for k, v in scores.items()}
-        row.update(P=None, SF=None, AC_gt=None)
+        row.update(P=None, SF=None, AC_gt=None, AC_gt_cls=None)
         mask = binary_foreground(data['proxy'], ignore_index)
         if data['gt'] is not None:
             row['AC_gt'] = float(
@@ -153,6 +173,9 @@ def score_proxy_masks(image_ids: Sequence[str],
                                                        ignore_index),
                                data['image'], b,
                                valid=data['gt'] != ignore_index))
+            row['AC_gt_cls'] = float(
+                class_aware_accuracy_score(data['proxy'], data['gt'],
+                                           data['image'], b, ignore_index))
         results[image_id] = row
         if scorer is not None:
             pending.append((image_id, data['image'], mask))
@@ -169,13 +192,19 @@ def summarize_scores(results: Dict[str, dict],
                      tau: float,
                      hist_path: Optional[str] = None,
                      scatter_path: Optional[str] = None) -> dict:
-    """Counts above ``tau``, score statistics, and (with ``AC_gt``) the
-    Pearson/Spearman correlation of SC and SF with the true quality; saves
-    a histogram and a scatter plot when paths are given.
+    """Counts above ``tau``, score statistics, and (where the rows hold the
+    true qualities) the Pearson/Spearman correlation of SC and SF with each
+    of them; saves a histogram and a scatter plot when paths are given.
 
     Returns:
         dict with ``num_images``, ``tau``, ``pass_SC``, ``pass_SF``,
-        ``mean`` per score and ``correlation`` (or ``None``).
+        ``mean`` per score, ``correlation`` (vs ``AC_gt``, the paper's
+        Fig. 9 truth: ``{'SC': {'pearson', 'spearman'}, 'SF': ...}``, or
+        ``None``), ``correlation_class_aware`` (the same vs ``AC_gt_cls``,
+        or ``None``) and ``oracle_SF`` (``{truth key: Pearson}`` of
+        ``AC_gt * CD`` with each truth: the ceiling of Eq. 7 when the
+        network predicts the binary ground-truth quality exactly, or
+        ``None``).
     """
     ids = list(results)
     fields = ['AC', 'CD', 'SC', 'P', 'SF']
@@ -191,11 +220,16 @@ def summarize_scores(results: Dict[str, dict],
         pass_SC=int((values['SC'] >= tau).sum()),
         pass_SF=int((values['SF'] >= tau).sum()) if has_fine else None,
         mean={f: float(v.mean()) for f, v in values.items() if len(v)},
-        correlation=None)
-    truth = [results[i].get('AC_gt') for i in ids]
-    has_truth = len(ids) > 1 and all(t is not None for t in truth)
-    if has_truth:
+        correlation=None,
+        correlation_class_aware=None,
+        oracle_SF=None)
+    truths = {}
+    for key, (summary_key, _) in TRUTHS.items():
+        truth = [results[i].get(key) for i in ids]
+        if len(ids) < 2 or any(t is None for t in truth):
+            continue
         truth = np.array(truth, dtype=np.float64)
+        truths[key] = truth
         corr = dict(
             SC=dict(pearson=pearson_correlation(values['SC'], truth),
                     spearman=spearman_correlation(values['SC'], truth)))
@@ -203,40 +237,60 @@ def summarize_scores(results: Dict[str, dict],
             corr['SF'] = dict(
                 pearson=pearson_correlation(values['SF'], truth),
                 spearman=spearman_correlation(values['SF'], truth))
-        summary['correlation'] = corr
-    if hist_path or (scatter_path and has_truth):
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-        if hist_path:
-            fig, ax = plt.subplots(figsize=(5, 3.5))
-            bins = np.linspace(0, 1, 21)
-            ax.hist(values['SC'], bins=bins, alpha=0.6, label='SC (Eq. 5)')
-            if has_fine:
-                ax.hist(values['SF'], bins=bins, alpha=0.6,
-                        label='SF (Eq. 7)')
-            ax.axvline(tau, color='k', linestyle='--', label=f'tau={tau}')
-            ax.set_xlabel('score')
-            ax.set_ylabel('images')
-            ax.legend()
-            fig.tight_layout()
-            fig.savefig(hist_path, dpi=100)
-            plt.close(fig)
-        if scatter_path and has_truth:
-            panels = ['SC'] + (['SF'] if has_fine else [])
-            fig, axes = plt.subplots(1, len(panels),
-                                     figsize=(4 * len(panels), 4),
-                                     squeeze=False)
-            for ax, name in zip(axes[0], panels):
-                r = summary['correlation'][name]['pearson']
-                ax.scatter(truth, values[name], s=8, alpha=0.6)
-                ax.plot([0, 1], [0, 1], 'k--', linewidth=0.8)
-                ax.set_xlim(0, 1)
-                ax.set_ylim(0, 1)
-                ax.set_xlabel('true quality (AC vs ground truth)')
-                ax.set_ylabel(name)
-                ax.set_title(f'{name}: Pearson {r:.3f}')
-            fig.tight_layout()
-            fig.savefig(scatter_path, dpi=100)
-            plt.close(fig)
+        summary[summary_key] = corr
+    if 'AC_gt' in truths:
+        oracle = truths['AC_gt'] * values['CD']
+        summary['oracle_SF'] = {
+            key: pearson_correlation(oracle, truth)
+            for key, truth in truths.items()
+        }
+    if hist_path:
+        _plot_histogram(hist_path, values, tau, has_fine)
+    if scatter_path and truths:
+        _plot_scatter(scatter_path, values, truths, summary, has_fine)
     return summary
+
+
+def _plot_histogram(path: str, values: dict, tau: float,
+                    has_fine: bool) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    bins = np.linspace(0, 1, 21)
+    ax.hist(values['SC'], bins=bins, alpha=0.6, label='SC (Eq. 5)')
+    if has_fine:
+        ax.hist(values['SF'], bins=bins, alpha=0.6, label='SF (Eq. 7)')
+    ax.axvline(tau, color='k', linestyle='--', label=f'tau={tau}')
+    ax.set_xlabel('score')
+    ax.set_ylabel('images')
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_scatter(path: str, values: dict, truths: dict, summary: dict,
+                  has_fine: bool) -> None:
+    """One row per true quality, one column per score (SC, SF)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    panels = ['SC'] + (['SF'] if has_fine else [])
+    fig, axes = plt.subplots(len(truths), len(panels),
+                             figsize=(4 * len(panels), 4 * len(truths)),
+                             squeeze=False)
+    for row, (key, truth) in enumerate(truths.items()):
+        summary_key, label = TRUTHS[key]
+        for ax, name in zip(axes[row], panels):
+            r = summary[summary_key][name]['pearson']
+            ax.scatter(truth, values[name], s=8, alpha=0.6)
+            ax.plot([0, 1], [0, 1], 'k--', linewidth=0.8)
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            ax.set_xlabel(f'true quality: {label}', fontsize=8)
+            ax.set_ylabel(name)
+            ax.set_title(f'{name}: Pearson {r:.3f}')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -503,7 +503,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                         help='record AC against ground truth as well')
     parser.add_argument('--target', choices=('reference', 'gt'),
                         default='reference')
-    parser.add_argument('--ops', nargs='+', default=['erode', 'erase'])
+    parser.add_argument('--ops', nargs='+', default=['erode', 'erase'],
+                        help="degradations; the paper's are erode erase, "
+                        'dilate is our opt-in extension')
+    parser.add_argument('--intermediate-ratio', type=float, default=0.75,
+                        help='intermediate samples per positive (paper: '
+                        '0.75)')
+    parser.add_argument('--paste-ratio', type=float, default=0.5,
+                        help='cut-paste samples per positive (paper: 0.5)')
     parser.add_argument('--val-fraction', type=float, default=0.0)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--overwrite', action='store_true')
@@ -512,6 +519,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         osp.join(args.data_root, 'ImageSets', 'Segmentation',
                  f'{args.split}.txt'))
     cfg = SynthesisConfig(ops=args.ops, target=args.target,
+                          intermediate_ratio=args.intermediate_ratio,
+                          paste_ratio=args.paste_ratio,
                           val_fraction=args.val_fraction)
     summary = synthesize_scoring_set(
         args.out, image_ids=ids, cfg=cfg, seed=args.seed,
