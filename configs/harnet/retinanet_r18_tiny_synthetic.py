@@ -46,7 +46,8 @@ model = dict(
             sigma=0.5,
             method='gaussian',
             min_score=1e-3),
-        box_voting=dict(iou_thr=0.6, score_mode='max', top_k=None)))
+        box_voting=dict(
+            iou_thr=0.6, score_mode='max', top_k=None, exclusive=True)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),

@@ -30,7 +30,8 @@ model = dict(
             min_score=1e-3),
         # Eq. 3: score-weighted box, max score; the neighbourhood (IoU >= 0.6
         # with a kept box, same class) is the authors' choice.
-        box_voting=dict(iou_thr=0.6, score_mode='max', top_k=None)))
+        box_voting=dict(
+            iou_thr=0.6, score_mode='max', top_k=None, exclusive=True)))
 
 _img_scale = (1200, 800)
 train_pipeline = [

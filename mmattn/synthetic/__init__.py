@@ -10,7 +10,8 @@
 Only numpy, OpenCV, Pillow and mmengine are imported here, so this package
 stays cheap to import. See ``docs/generated_data.md``.
 """
-from .det import SYNTHETIC_DET_CLASSES, draw_det_image, make_det_dataset
+from .det import (DET_DIFFICULTIES, SYNTHETIC_DET_CLASSES, draw_det_image,
+                  make_det_dataset)
 from .drawing import SHAPE_NAMES, TEXTURE_PATTERNS
 from .noise import (DEFAULT_PROXY_NOISE_MIXTURE, FMEASURE_BETA2,
                     PROXY_NOISE_TYPES, PROXY_SEVERITIES, SALIENCY_THRESHOLD,
@@ -21,7 +22,8 @@ from .seg import (IGNORE_INDEX, VOC_CLASSES, draw_seg_image, image_tags,
                   voc_palette, write_label_png)
 
 __all__ = [
-    'SYNTHETIC_DET_CLASSES', 'make_det_dataset', 'draw_det_image',
+    'SYNTHETIC_DET_CLASSES', 'DET_DIFFICULTIES', 'make_det_dataset',
+    'draw_det_image',
     'make_seg_dataset', 'draw_seg_image', 'VOC_CLASSES', 'IGNORE_INDEX',
     'voc_palette', 'seg_class_appearance', 'image_tags', 'read_label_png',
     'write_label_png', 'SHAPE_NAMES', 'TEXTURE_PATTERNS',

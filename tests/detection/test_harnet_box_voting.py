@@ -113,6 +113,21 @@ def test_kept_detections_do_not_vote_for_each_other():
     assert torch.allclose(scores, _t([0.9, 0.5]))
 
 
+def test_exclusive_voting_keeps_a_soft_nms_duplicate_low():
+    # Soft-NMS kept A = [0,0,10,10] at 0.9 and decayed its duplicate
+    # B = [1,0,11,10] to 0.3. C = [0,0,10,11] (0.85) is a pre-NMS candidate
+    # overlapping both (IoU(A, C) = 100/110, IoU(B, C) = 90/120 = 0.75).
+    # Non-exclusive 'max': B takes C's 0.85 and becomes a second confident
+    # box on the object. Exclusive (default): A consumes C, B keeps 0.3.
+    dets = [D, [1., 0., 11., 10.]]
+    cand = [[0., 0., 10., 11.]]
+    _, shared = _vote(dets, [0.9, 0.3], [0, 0], cand, [0.85], [0],
+                      exclusive=False)
+    assert torch.allclose(shared, _t([0.9, 0.85]))
+    _, excl = _vote(dets, [0.9, 0.3], [0, 0], cand, [0.85], [0])
+    assert torch.allclose(excl, _t([0.9, 0.3]))
+
+
 def test_exclusive_gives_a_candidate_to_the_best_detection_only():
     # A = [0,0,10,10] 0.9, B = [2,0,12,10] 0.8, C = [1,0,11,10] 0.6.
     # IoU(A, C) = IoU(B, C) = 90 / 110 = 0.818.
@@ -125,7 +140,10 @@ def test_exclusive_gives_a_candidate_to_the_best_detection_only():
     dets = [D, [2., 0., 12., 10.]]
     cand = [[1., 0., 11., 10.]]
     excl, _ = _vote(dets, [0.9, 0.8], [0, 0], cand, [0.6], [0], exclusive=True)
-    shared, _ = _vote(dets, [0.9, 0.8], [0, 0], cand, [0.6], [0])
+    shared, _ = _vote(
+        dets, [0.9, 0.8], [0, 0], cand, [0.6], [0], exclusive=False)
+    default, _ = _vote(dets, [0.9, 0.8], [0, 0], cand, [0.6], [0])
+    assert torch.equal(default, excl)  # exclusive is the default
     a_voted = _t([0.4, 0, 10.4, 10])
     assert torch.allclose(excl, torch.stack([a_voted, _t(dets[1])]), atol=1e-5)
     assert torch.allclose(
@@ -175,7 +193,7 @@ def test_iou_thr_one_is_allowed():
 def test_validate_box_voting_cfg():
     assert validate_box_voting_cfg(None) is None
     assert validate_box_voting_cfg({}) == dict(
-        iou_thr=0.6, score_mode='max', top_k=None, exclusive=False)
+        iou_thr=0.6, score_mode='max', top_k=None, exclusive=True)
     authors = validate_box_voting_cfg(
         dict(score_mode='mean_fixed', top_k=4, exclusive=True))
     assert authors['iou_thr'] == 0.6 and authors['top_k'] == 4

@@ -1,0 +1,71 @@
+# SAL-Net Table VI column P5 recipe (selection loss + attention loss), demo
+# size: ../sal/salnet_r18_tiny_synthetic.py at 96 px with half the backbone
+# width, on 2 generated classes, with a schedule that fits about 1.5 CPU
+# minutes (tools/demo.py, docs/demo.md). Selection uses the COARSE score SC
+# (Eq. 5) with the paper's tau for SC on VGG16 (0.55): the demo scores the
+# proxies without the scoring network to stay within its time. The score
+# file: tools/demo.py writes it (work_dirs/demo/sal_scores/mask_scores.json),
+# or tools/score_masks.py --out data/demo_seg/mask_scores.json.
+_base_ = ['../sal/salnet_r18_tiny_synthetic.py']
+
+custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)
+
+# The data this config expects; tools/demo.py generates it into data_root
+# with mmattn.synthetic.make_seg_dataset(**demo_data).
+demo_data = dict(num_images=400, img_size=(96, 96), num_classes=2)
+data_root = 'data/demo_seg'
+crop_size = (96, 96)
+
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    # Base width 32 (stages 32-64-128-256): a quarter of the backbone's
+    # work, which buys the iterations a from-scratch net needs.
+    backbone=dict(base_channels=32),
+    decode_head=dict(
+        in_channels=256,
+        loss_decode=dict(score_key='SC', tau=0.55)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(
+        type='RandomResize',
+        scale=crop_size,
+        ratio_range=(0.75, 1.5),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackWeakSegInputs')
+]
+# Loading 8 small JPEGs takes milliseconds: no worker processes, so both
+# cores go to torch.
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        required_scores=('SC', ),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+
+max_iters = 300
+optim_wrapper = dict(optimizer=dict(lr=0.05))
+param_scheduler = [
+    dict(
+        type='PolyLR',
+        eta_min=1e-4,
+        power=0.9,
+        begin=0,
+        end=max_iters,
+        by_epoch=False)
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(
+    logger=dict(interval=50),
+    checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
