@@ -16,10 +16,12 @@ import os.path as osp
 import sys
 
 try:
-    from mmattn.synthetic import make_det_dataset, make_seg_dataset
+    from mmattn.synthetic import (DET_DIFFICULTIES, make_det_dataset,
+                                  make_seg_dataset)
 except ImportError:  # run from a source checkout that is not installed
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    from mmattn.synthetic import make_det_dataset, make_seg_dataset
+    from mmattn.synthetic import (DET_DIFFICULTIES, make_det_dataset,
+                                  make_seg_dataset)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,6 +68,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                 type=int,
                 default=6,
                 help='most objects per image (default: %(default)s)')
+            p.add_argument(
+                '--difficulty',
+                choices=DET_DIFFICULTIES,
+                default='standard',
+                help="'easy': 1-3 large plain objects, no clutter (the "
+                "demo's data) (default: %(default)s)")
         else:
             p.add_argument(
                 '--num-classes',
@@ -88,7 +96,10 @@ def main(argv=None) -> int:
         show_progress=not args.no_progress)
     try:
         if args.kind == 'det':
-            summary = make_det_dataset(max_objects=args.max_objects, **common)
+            summary = make_det_dataset(
+                max_objects=args.max_objects,
+                difficulty=args.difficulty,
+                **common)
         else:
             summary = make_seg_dataset(num_classes=args.num_classes, **common)
     except (ValueError, TypeError, FileExistsError, NotADirectoryError) as err:

@@ -303,3 +303,18 @@ def test_cli_matches_function(tmp_path, capsys):
     make_data = _load_tool()
     assert make_data.main(cmd[2:]) == 2
     assert 'not empty' in capsys.readouterr().err
+
+
+def test_cli_difficulty_flag(tmp_path):
+    make_data = _load_tool()
+    out = tmp_path / 'easy'
+    assert make_data.main([
+        'det', '--out',
+        str(out), '--num-images', '4', '--img-size', '64', '64',
+        '--difficulty', 'easy', '--no-progress'
+    ]) == 0
+    with open(out / 'meta.json') as f:
+        assert json.load(f)['difficulty'] == 'easy'
+    with pytest.raises(SystemExit):  # argparse names the allowed choices
+        make_data.main(['det', '--out', str(tmp_path / 'x'), '--difficulty',
+                        'hard'])
