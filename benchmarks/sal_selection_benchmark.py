@@ -45,6 +45,14 @@ enough that data quantity does not swamp label quality.
 
     python benchmarks/sal_selection_benchmark.py --work-dir /tmp/salsel
 
+``--eval-last K`` reports the mean of the last K evaluations (every
+``--eval-interval`` iterations up to the last one) instead of one
+evaluation after training. The session-2 run (docs/benchmarks_sal.md)
+trains longer on smaller images:
+
+    python benchmarks/sal_selection_benchmark.py --work-dir /tmp/salsel2 \\
+        --img-size 48 --iters 2000 --num-images 1000 --eval-last 3
+
 Per-run logs are in ``<work-dir>/runs/<variant>_seed<k>/``; the table is
 printed and saved with a bar chart (``results.md``, ``results.png``,
 ``results.json``). Results are recorded in docs/benchmarks_sal.md.
@@ -63,6 +71,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.logging import MMLogger, print_log
 from mmengine.runner import Runner
 
@@ -134,6 +143,20 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, default=0.05)
     p.add_argument('--data-seed', type=int, default=0)
     p.add_argument(
+        '--eval-last',
+        type=int,
+        default=1,
+        help='report the mean val mIoU of the last K evaluations, '
+        '--eval-interval iterations apart, ending at the last iteration '
+        '(1: one evaluation after training); averages out part of the '
+        'end-of-training fluctuation')
+    p.add_argument(
+        '--eval-interval',
+        type=int,
+        default=None,
+        help='iterations between the --eval-last evaluations (default: '
+        '--iters // 10)')
+    p.add_argument(
         '--num-classes',
         type=int,
         default=2,
@@ -172,6 +195,13 @@ def parse_args(argv=None):
         'than 2 when other jobs share the 2 cores (no spinning '
         'OpenMP threads fighting for them)')
     p.add_argument(
+        '--reuse-runs',
+        action='store_true',
+        help='take the runs of an earlier invocation in the same work dir '
+        '(its results.json) whose settings are identical to these (all '
+        'arguments but the seeds, variants, threads and workers), and train '
+        'only the missing (variant, seed) pairs')
+    p.add_argument(
         '--num-workers',
         type=int,
         default=0,
@@ -197,6 +227,13 @@ def parse_args(argv=None):
                 f'with 32 groups), got {args.backbone_width}')
     if args.iters < 1 or args.img_size < 32 or args.num_images < 10:
         p.error('need --iters >= 1, --img-size >= 32, --num-images >= 10')
+    if args.eval_interval is None:
+        args.eval_interval = max(1, args.iters // 10)
+    if args.eval_last < 1 or args.eval_interval < 1 or (
+            args.eval_last - 1) * args.eval_interval >= args.iters:
+        p.error('need --eval-last >= 1, --eval-interval >= 1 and '
+                '(eval_last - 1) * eval_interval < iters, got '
+                f'{args.eval_last}, {args.eval_interval}, {args.iters}')
     return args
 
 
@@ -392,16 +429,35 @@ def build_cfg(variant: str, seed: int, args, data: dict) -> Config:
 
     cfg.optim_wrapper.optimizer.lr = args.lr
     cfg.param_scheduler[0].end = args.iters
-    # No validation inside the loop: the benchmark validates once at the
-    # end (val_begin past the last iteration) and reads the metrics.
+    if args.eval_last == 1:
+        # No validation inside the loop: the benchmark validates once at
+        # the end (val_begin past the last iteration) and reads the metrics.
+        val_interval, val_begin = args.iters, args.iters + 1
+    else:
+        # Validate at iters - (K-1) * interval, ..., iters (the loop also
+        # validates at the last iteration); MetricsHistoryHook records them.
+        val_interval = args.eval_interval
+        val_begin = args.iters - (args.eval_last - 1) * args.eval_interval
     cfg.train_cfg = dict(
         type='IterBasedTrainLoop',
         max_iters=args.iters,
-        val_interval=args.iters,
-        val_begin=args.iters + 1)
+        val_interval=val_interval,
+        val_begin=val_begin)
     cfg.default_hooks.checkpoint = None
     cfg.default_hooks.logger.interval = max(1, min(20, args.iters // 5))
     return cfg
+
+
+class MetricsHistoryHook(Hook):
+    """Keeps the metrics of every validation run during training."""
+
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.history: List[dict] = []
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self.history.append(dict(iter=runner.iter, **(metrics or {})))
 
 
 def run_one(variant: str, seed: int, args, data: dict,
@@ -409,15 +465,25 @@ def run_one(variant: str, seed: int, args, data: dict,
     cfg = build_cfg(variant, seed, args, data)
     started = time.time()
     runner = Runner.from_cfg(cfg)
+    history = MetricsHistoryHook()
+    runner.register_hook(history)
     runner.train()
     train_s = time.time() - started
-    metrics = runner.val_loop.run()
-    miou = float(metrics['mIoU'])
+    if args.eval_last == 1:
+        evals = [dict(iter=args.iters, **runner.val_loop.run())]
+    else:
+        evals = history.history[-args.eval_last:]
+        if len(evals) != args.eval_last:
+            raise RuntimeError(f'expected {args.eval_last} evaluations, got '
+                               f'{[e["iter"] for e in history.history]}')
+    miou = statistics.fmean(float(e['mIoU']) for e in evals)
     result = dict(
         variant=variant,
         seed=seed,
         mIoU=miou,
-        aAcc=float(metrics.get('aAcc', float('nan'))),
+        mIoU_evals={int(e['iter']): float(e['mIoU'])
+                    for e in evals},
+        aAcc=float(evals[-1].get('aAcc', float('nan'))),
         train_s=train_s,
         total_s=time.time() - started,
         log_dir=runner.log_dir)
@@ -428,6 +494,7 @@ def run_one(variant: str, seed: int, args, data: dict,
     if any(e is not None for e in empty):
         result['empty_batches'] = sum(e or 0 for e in empty)
     logger.info(f'{variant} seed {seed}: mIoU {miou:.2f} '
+                f'(evaluations {result["mIoU_evals"]}) '
                 f'(train {train_s:.0f} s, total {result["total_s"]:.0f} s, '
                 f'logs {runner.log_dir})')
     del runner
@@ -493,12 +560,18 @@ def format_report(args, data: dict, runs: List[dict], summary: Dict[str, dict],
         f'{args.data_seed}; proxy noise mixture {mixture}; train proxy '
         f'mIoU {meta["proxy_miou"]["train"]:.3f}, severity counts '
         f'{meta["severity_counts"]["train"]}')
+    eval_iters = [
+        args.iters - k * args.eval_interval
+        for k in range(args.eval_last - 1, -1, -1)
+    ]
     lines.append(
         f'schedule: R-18 (GN) d8 (base width {args.backbone_width}), '
         f'64-ch ASPP, batch {args.batch_size}, '
         f'{args.iters} iterations, SGD lr {args.lr} poly, from scratch; '
         f'seeds {args.seeds}; mIoU (%) of mmseg IoUMetric on the '
-        f'{meta["num_val"]} val ground-truth masks')
+        f'{meta["num_val"]} val ground-truth masks' +
+        (f', mean of the evaluations at iterations {eval_iters}'
+         if args.eval_last > 1 else ''))
     lines.append('\nWhat each selection keeps (train split; true quality = '
                  f'proxy {args.oracle_metric} vs ground truth, mean over all '
                  f'proxies {data["all_mean_true_quality"]:.3f}):\n')
@@ -580,6 +653,36 @@ def plot(summary: Dict[str, dict], path: str, title: str) -> None:
     plt.close(fig)
 
 
+# Arguments that do not change what a run computes.
+_RUN_INDEPENDENT_ARGS = ('seeds', 'variants', 'threads', 'num_workers',
+                         'reuse_runs', 'work_dir')
+
+
+def reusable_runs(args, logger: MMLogger) -> List[dict]:
+    """Runs recorded in ``<work-dir>/results.json`` with the same settings."""
+    path = osp.join(args.work_dir, 'results.json')
+    if not osp.isfile(path):
+        return []
+    with open(path) as f:
+        earlier = json.load(f)
+    current = json.loads(json.dumps(vars(args), default=str))
+    differ = sorted(
+        k for k in set(current) | set(earlier['args'])
+        if k not in _RUN_INDEPENDENT_ARGS
+        and current.get(k) != earlier['args'].get(k))
+    if differ:
+        logger.info(f'not reusing the runs of {path}: settings differ in '
+                    f'{differ}')
+        return []
+    runs = [
+        r for r in earlier['runs']
+        if r['variant'] in args.variants and r['seed'] in args.seeds
+    ]
+    logger.info(f'reusing {len(runs)} runs of {path}: ' +
+                ', '.join(f'{r["variant"]} s{r["seed"]}' for r in runs))
+    return runs
+
+
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -592,13 +695,18 @@ def main(argv=None):
     logger.info(f'arguments: {vars(args)}')
     data = prepare_data(args, logger)
     logger.info(f'selection: {json.dumps(data["selection"])}')
-    runs = []
+    runs = reusable_runs(args, logger) if args.reuse_runs else []
+    done = {(r['variant'], r['seed']) for r in runs}
     runs_path = osp.join(args.work_dir, 'runs.json')
     for seed in args.seeds:
         for variant in args.variants:
+            if (variant, seed) in done:
+                continue
             runs.append(run_one(variant, seed, args, data, logger))
             with open(runs_path, 'w') as f:
                 json.dump(runs, f, indent=1)
+    order = {v: i for i, v in enumerate(args.variants)}
+    runs.sort(key=lambda r: (r['seed'], order[r['variant']]))
     summary = summarize(runs, args.variants)
     report = format_report(args, data, runs, summary, time.time() - started)
     chart = osp.join(args.work_dir, 'results.png')
