@@ -8,7 +8,7 @@ from torch import nn
 
 import mmattn  # noqa: F401
 from mmattn.blocks import GDN
-from mmattn.segmentation.mask_scoring import (MaskScoringNet,
+from mmattn.segmentation.mask_scoring import (AvgMaxPool2d, MaskScoringNet,
                                               MaskScoringResBlock)
 
 TINY = dict(type='MaskScoringNet', stem_channels=8, channels=12,
@@ -85,6 +85,24 @@ def test_bad_config_values():
         MODELS.build(dict(TINY, channels=0))
     with pytest.raises(ValueError, match='pool'):
         MODELS.build(dict(TINY, pool='median'))
+
+
+def test_avgmax_pooling_concatenates_mean_then_max():
+    # channel 0: values 0..3 (mean 1.5, max 3); channel 1: one spike of 8
+    # on zeros (mean 2, max 8): avg and max disagree on which is larger.
+    x = torch.tensor([[[[0., 1.], [2., 3.]], [[0., 0.], [0., 8.]]]])
+    out = AvgMaxPool2d()(x)
+    assert out.shape == (1, 4, 1, 1)
+    assert out.flatten().tolist() == [1.5, 2.0, 3.0, 8.0]
+    net = MODELS.build(dict(TINY, pool='avgmax'))
+    # fc 8 reads both halves: 2 x channels inputs
+    assert tuple(net.fc1.weight.shape) == (6, 24)
+    assert net(torch.randn(3, 4, 20, 20), mode='tensor').shape == (3, )
+    # the gradient reaches every position through the mean, not only the
+    # argmax as with max pooling alone
+    x = torch.randn(2, 12, 5, 5, requires_grad=True)
+    AvgMaxPool2d()(x).sum().backward()
+    assert (x.grad > 0).all()
 
 
 def test_sigmoid_output_variant():
@@ -189,4 +207,26 @@ def test_benchmark_config_schedule_and_pooling():
     assert isinstance(model.pool, torch.nn.AdaptiveMaxPool2d)
     assert (model.layers[0][0].out_channels, model.fc1.in_features,
             model.fc1.out_features) == (16, 32, 32)
+    assert model(torch.randn(2, 4, 48, 48), mode='tensor').shape == (2, )
+
+
+def test_avgmax_benchmark_config():
+    """The 3rd benchmark run's scorer: the 30-epoch config with avg + max
+    pooling and a 12-epoch cosine schedule that ends with the training."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(
+        osp.join(root, 'configs', 'mask_scoring',
+                 'mask-scorer-tiny-avgmax_1xb8-12e_synthetic-48x48.py'))
+    assert cfg.train_dataloader.batch_size == 8
+    assert cfg.train_cfg.max_epochs == 12
+    (sched, ) = cfg.param_scheduler
+    assert sched.T_max == sched.end == 12
+    assert cfg.default_hooks.checkpoint.save_best == 'mask_score/pearson'
+    model = MODELS.build(cfg.model)
+    assert isinstance(model.pool, AvgMaxPool2d)
+    assert (model.layers[0][0].out_channels, model.fc1.in_features,
+            model.fc1.out_features) == (16, 64, 32)
     assert model(torch.randn(2, 4, 48, 48), mode='tensor').shape == (2, )

@@ -13,7 +13,8 @@ from .dataset import MaskScoringDataset
 from .mask_io import (check_same_size, find_file, load_scoring_inputs,
                       read_id_list, read_image, read_label_map,
                       read_reference, read_tags)
-from .mask_scoring_net import MaskScoringNet, MaskScoringResBlock
+from .mask_scoring_net import (AvgMaxPool2d, MaskScoringNet,
+                               MaskScoringResBlock)
 from .metrics import (MaskScoreMetric, pearson_correlation,
                       spearman_correlation)
 from .scoring import MaskScorer, score_proxy_masks, summarize_scores
@@ -29,7 +30,8 @@ __all__ = [
     'MaskScoringDataPreprocessor', 'MaskScoringDataset', 'check_same_size',
     'find_file', 'load_scoring_inputs', 'read_id_list', 'read_image',
     'read_label_map', 'read_reference', 'read_tags', 'MaskScoringNet',
-    'MaskScoringResBlock', 'MaskScoreMetric', 'pearson_correlation',
+    'MaskScoringResBlock', 'AvgMaxPool2d', 'MaskScoreMetric',
+    'pearson_correlation',
     'spearman_correlation', 'SynthesisConfig', 'synthesize_scoring_set',
     'MaskScorer', 'score_proxy_masks', 'summarize_scores', 'LoadBinaryMask',
     'PackMaskScoringInputs', 'build_inference_inputs'

@@ -13,7 +13,9 @@ from torch import Tensor, nn
 
 from mmattn.utils.validation import check_positive_int
 
-__all__ = ['MaskScoringNet', 'MaskScoringResBlock']
+__all__ = ['MaskScoringNet', 'MaskScoringResBlock', 'AvgMaxPool2d']
+
+_POOLS = ('avg', 'max', 'avgmax')
 
 
 def _build_act(cfg: Optional[dict], channels: int) -> nn.Module:
@@ -68,6 +70,20 @@ class MaskScoringResBlock(BaseModule):
         return self.act(out + self.shortcut(x))
 
 
+class AvgMaxPool2d(nn.Module):
+    """Global average and global max pooling, concatenated over channels.
+
+    Shapes:
+        ``(N, C, H, W) -> (N, 2 * C, 1, 1)``: channels ``[0, C)`` are the
+        means, ``[C, 2C)`` the maxima.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat(
+            [x.mean((2, 3), keepdim=True),
+             x.amax((2, 3), keepdim=True)], 1)
+
+
 @MODELS.register_module()
 class MaskScoringNet(BaseModel):
     """Predicts the quality ``P`` in ``[0, 1]`` of a binary mask from the
@@ -103,7 +119,10 @@ class MaskScoringNet(BaseModel):
         block_inner_act_cfg: Activation inside the residual blocks.
         output_activation: ``'relu'`` (Table I) or ``'sigmoid'``.
         output_bias_init: Initial bias of the last fc.
-        pool: ``'avg'`` or ``'max'`` global pooling before fc 8.
+        pool: Global pooling before fc 8: ``'avg'``, ``'max'``, or
+            ``'avgmax'`` (both, concatenated: fc 8 then takes ``2 * C``
+            inputs; the average keeps how much of the map responds, the
+            maximum the strongest local evidence).
         loss_weight: Multiplies the L2 loss.
         data_preprocessor: Config of the preprocessor that turns packed
             ``(4, H, W)`` uint8 inputs into normalised float batches.
@@ -146,8 +165,8 @@ class MaskScoringNet(BaseModel):
         if output_activation not in ('relu', 'sigmoid'):
             raise ValueError("output_activation must be 'relu' or "
                              f"'sigmoid', got {output_activation!r}")
-        if pool not in ('avg', 'max'):
-            raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
+        if pool not in _POOLS:
+            raise ValueError(f'pool must be one of {_POOLS}, got {pool!r}')
         if not loss_weight > 0:
             raise ValueError(f'loss_weight must be > 0, got {loss_weight}')
         self.in_channels = in_channels
@@ -173,9 +192,14 @@ class MaskScoringNet(BaseModel):
             conv(channels, channels, 2),  # 5
             resb(channels),  # 6
             conv(channels, channels, 2))  # 7
-        self.pool = (nn.AdaptiveAvgPool2d(1)
-                     if pool == 'avg' else nn.AdaptiveMaxPool2d(1))
-        self.fc1 = nn.Linear(channels, fc_channels)  # 8
+        if pool == 'avg':
+            self.pool = nn.AdaptiveAvgPool2d(1)
+        elif pool == 'max':
+            self.pool = nn.AdaptiveMaxPool2d(1)
+        else:
+            self.pool = AvgMaxPool2d()
+        pooled = 2 * channels if pool == 'avgmax' else channels
+        self.fc1 = nn.Linear(pooled, fc_channels)  # 8
         self.fc1_act = _build_act(block_act_cfg, fc_channels)
         self.fc2 = nn.Linear(fc_channels, 1)  # 9
         self._reset_output_bias()
