@@ -3,6 +3,7 @@
 import pytest
 import torch
 from mmengine.structures import BaseDataElement
+from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 from torch import nn
 
@@ -10,6 +11,14 @@ import mmattn  # noqa: F401
 from mmattn.blocks import GDN
 from mmattn.segmentation.mask_scoring import (AvgMaxPool2d, MaskScoringNet,
                                               MaskScoringResBlock)
+
+
+@pytest.fixture(autouse=True)
+def _mmseg_scope():
+    # Other test files build detectors in this process, which leaves
+    # mmdet the default scope; these tests build from mmseg's registry.
+    init_default_scope('mmseg')
+
 
 TINY = dict(type='MaskScoringNet', stem_channels=8, channels=12,
             fc_channels=6)

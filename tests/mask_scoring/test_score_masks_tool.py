@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 from mmengine.runner import save_checkpoint
+from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmattn  # noqa: F401
@@ -19,6 +20,14 @@ from mmattn.segmentation.mask_scoring import (binary_foreground,
 from mmattn.segmentation.score_file import (MaskScoreFileError,
                                             load_mask_scores)
 from mmattn.synthetic import make_seg_dataset
+
+
+@pytest.fixture(autouse=True)
+def _mmseg_scope():
+    # Other test files build detectors in this process, which leaves
+    # mmdet the default scope; these tests build from mmseg's registry.
+    init_default_scope('mmseg')
+
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_CFG = osp.join(ROOT, 'configs', 'mask_scoring',

@@ -6,11 +6,19 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.registry import init_default_scope
 
 import mmattn  # noqa: F401
 from mmattn.segmentation.decode_heads.classification_branch import \
     _pooled_conv3x3
 from mmseg.registry import MODELS
+
+
+@pytest.fixture(autouse=True)
+def _mmseg_scope():
+    # A detector built earlier in this process leaves mmdet the default
+    # scope; the branch is built from mmseg's registry.
+    init_default_scope('mmseg')
 
 
 def _branch(**kwargs):

@@ -160,6 +160,21 @@ def test_loss_by_feat_selection_with_attention_hand_value():
     bce = (3 * math.log(2) + math.log(4 / 3)) / 4
     assert losses['loss_att'].item() == pytest.approx(2 * bce, rel=1e-6)
     assert 'acc_seg' in losses
+    # One of the two images passes tau: logged, not a loss term.
+    assert losses['sel_frac'].item() == 0.5
+    assert not losses['sel_frac'].requires_grad
+
+
+def test_no_sel_frac_without_score_weighting():
+    head = _head(loss_decode=dict(type='SelectionLoss', weighting='none'))
+    labels = torch.randint(0, 3, (2, 1, 2))
+    samples = _samples(
+        labels,
+        scores=[dict(SF=0.9), dict(SF=0.2)],
+        tags=[torch.ones(2), torch.ones(2)])
+    losses = head.loss_by_feat((torch.zeros(2, 3, 1, 2), torch.zeros(2, 2)),
+                               samples)
+    assert 'sel_frac' not in losses
 
 
 def test_loss_without_attention_is_plain_selection_on_logits():

@@ -135,8 +135,8 @@ def shape_classes(data_root: str) -> tuple:
 
 def test_walkthrough_page_matches_template_and_tools():
     blocks = doc_blocks()
-    for name in ('tags-from-csv', 'tags-from-proxies', 'score-coarse', 'synthesize', 'train-scorer', 'score-fine',
-                 'choose-tau', 'copy-template', 'config-edits',
+    for name in ('tags-from-csv', 'tags-from-proxies', 'score-coarse',
+                 'synthesize', 'train-scorer', 'score-fine', 'choose-tau', 'copy-template', 'config-edits',
                  'config-edits-coarse', 'train', 'test'):
         assert name in blocks, f'block {name} missing from {DOC}'
     with open(TEMPLATE) as f:
@@ -333,6 +333,8 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
     losses = [float(v) for v in re.findall(r'decode\.loss_sel: ([\d.]+)', log)]
     assert len(losses) == 2 and all(v > 0 for v in losses), log[-3000:]
     assert 'decode.loss_att' in log and 'decode.acc_seg' in log
+    # tau selects every image: the logged share is 1.
+    assert re.findall(r'decode\.sel_frac: ([\d.]+)', log) == ['1.0000'] * 2
 
     log = run_shell(substitute(blocks['test'], paths_run))
     assert re.search(r'mIoU: [\d.]+', log), log[-3000:]

@@ -298,7 +298,8 @@ def test_weak_seg_dataset_takes_its_classes_from_the_config(voc_root):
             tag_file=None)
     # VOC-sized tags for a 3-class set: an error naming the image.
     with pytest.raises(ValueError, match='expected 3'):
-        _dataset(voc_root, type='WeakSegDataset', metainfo=dict(classes=classes))
+        _dataset(
+            voc_root, type='WeakSegDataset', metainfo=dict(classes=classes))
 
 
 @pytest.mark.parametrize('metainfo', [None, dict(), dict(classes='abc'),

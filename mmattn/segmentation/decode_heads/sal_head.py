@@ -288,7 +288,10 @@ class SALHead(ASPPHead):
                 them.
 
         Returns:
-            dict[str, Tensor]: e.g. ``loss_sel``, ``loss_att``, ``acc_seg``.
+            dict[str, Tensor]: e.g. ``loss_sel``, ``loss_att``, ``acc_seg``
+            and, when a loss weights images by their scores, ``sel_frac``
+            (the share of the batch's images with ``w_i > 0``; logged, not
+            optimised).
         """
         if isinstance(seg_logits, (tuple, list)):
             seg_logits, cls_logits = seg_logits
@@ -312,6 +315,7 @@ class SALHead(ASPPHead):
             else [self.loss_decode])
         loss = dict()
         for loss_decode in losses_decode:
+            scores = None
             if getattr(loss_decode, 'needs_scores', None) is not None:
                 scores = (
                     self._gather_scores(metas, loss_decode.score_key)
@@ -331,6 +335,12 @@ class SALHead(ASPPHead):
                     ignore_index=self.ignore_index)
             name = loss_decode.loss_name
             loss[name] = loss[name] + value if name in loss else value
+            if scores is not None and 'sel_frac' not in loss:
+                # Logged like acc_seg: the share of the batch's images with
+                # w_i > 0, i.e. how much of the data the selection keeps.
+                weights = loss_decode.image_weights(
+                    scores, seg_logits.shape[0], seg_logits.device)
+                loss['sel_frac'] = (weights > 0).float().mean().detach()
 
         if self.loss_attention is not None:
             if cls_logits is None:

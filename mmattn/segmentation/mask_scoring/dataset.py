@@ -40,13 +40,10 @@ class MaskScoringDataset(BaseDataset):
                  ann_file: str = '',
                  data_prefix: dict = dict(img_path='', mask_path=''),
                  **kwargs) -> None:
-        if DefaultScope.get_current_instance() is None:
-            # Built outside a Runner (scripts, notebooks): the pipeline's
-            # transforms live in mmseg's registry.
-            with DefaultScope.overwrite_default_scope('mmseg'):
-                super().__init__(
-                    ann_file=ann_file, data_prefix=data_prefix, **kwargs)
-        else:
+        # The pipeline's transforms live in mmseg's registry, whatever scope
+        # is current (none in scripts and notebooks, mmdet after a detector
+        # was built in the same process).
+        with DefaultScope.overwrite_default_scope('mmseg'):
             super().__init__(
                 ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
