@@ -14,7 +14,6 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
 import mmattn  # noqa: F401
-from mmattn.detection.dense_heads import HARRetinaHead
 from mmattn.detection.necks import AlignedFPN
 
 register_all_modules()

@@ -136,8 +136,9 @@ def shape_classes(data_root: str) -> tuple:
 def test_walkthrough_page_matches_template_and_tools():
     blocks = doc_blocks()
     for name in ('tags-from-csv', 'tags-from-proxies', 'score-coarse',
-                 'synthesize', 'train-scorer', 'score-fine', 'choose-tau', 'copy-template', 'config-edits',
-                 'config-edits-coarse', 'train', 'test'):
+                 'synthesize', 'train-scorer', 'score-fine', 'choose-tau',
+                 'copy-template', 'config-edits', 'config-edits-coarse',
+                 'train', 'test'):
         assert name in blocks, f'block {name} missing from {DOC}'
     with open(TEMPLATE) as f:
         template = f.read()
