@@ -78,3 +78,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(type='CheckpointHook', by_epoch=False,
                     interval=max_iters, max_keep_ckpts=1))
+
+# A fixed training seed: re-runs (and both twins) start from the same
+# weights and data order; without it mmengine draws a new seed every run.
+randomness = dict(seed=0)

@@ -69,3 +69,7 @@ train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
+
+# A fixed training seed: re-runs (and both twins) start from the same
+# weights and data order; without it mmengine draws a new seed every run.
+randomness = dict(seed=0)
