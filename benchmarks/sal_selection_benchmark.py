@@ -208,6 +208,15 @@ def parse_args(argv=None):
         'arguments but the seeds, variants, threads and workers), and train '
         'only the missing (variant, seed) pairs')
     p.add_argument(
+        '--reuse-from',
+        nargs='+',
+        default=[],
+        metavar='DIR',
+        help='also take matching runs from these work dirs (implies '
+        '--reuse-runs): split one benchmark over parallel invocations with '
+        'their own work dirs, then run once more with --reuse-from to '
+        'report them together')
+    p.add_argument(
         '--num-workers',
         type=int,
         default=0,
@@ -665,31 +674,41 @@ def plot(summary: Dict[str, dict], path: str, title: str) -> None:
 
 # Arguments that do not change what a run computes.
 _RUN_INDEPENDENT_ARGS = ('seeds', 'variants', 'threads', 'num_workers',
-                         'reuse_runs', 'work_dir')
+                         'reuse_runs', 'reuse_from', 'work_dir')
 
 
 def reusable_runs(args, logger: MMLogger) -> List[dict]:
-    """Runs recorded in ``<work-dir>/results.json`` with the same settings."""
-    path = osp.join(args.work_dir, 'results.json')
-    if not osp.isfile(path):
-        return []
-    with open(path) as f:
-        earlier = json.load(f)
+    """Runs recorded in ``results.json`` of the work dir and of
+    ``--reuse-from`` dirs whose settings equal these; the first dir that
+    has a (variant, seed) pair wins."""
     current = json.loads(json.dumps(vars(args), default=str))
-    differ = sorted(
-        k for k in set(current) | set(earlier['args'])
-        if k not in _RUN_INDEPENDENT_ARGS
-        and current.get(k) != earlier['args'].get(k))
-    if differ:
-        logger.info(f'not reusing the runs of {path}: settings differ in '
-                    f'{differ}')
-        return []
-    runs = [
-        r for r in earlier['runs']
-        if r['variant'] in args.variants and r['seed'] in args.seeds
-    ]
-    logger.info(f'reusing {len(runs)} runs of {path}: ' +
-                ', '.join(f'{r["variant"]} s{r["seed"]}' for r in runs))
+    runs, seen = [], set()
+    for work_dir in [args.work_dir] + list(args.reuse_from):
+        path = osp.join(work_dir, 'results.json')
+        if not osp.isfile(path):
+            if work_dir != args.work_dir:
+                raise FileNotFoundError(
+                    f'--reuse-from {work_dir}: no results.json there')
+            continue
+        with open(path) as f:
+            earlier = json.load(f)
+        differ = sorted(
+            k for k in set(current) | set(earlier['args'])
+            if k not in _RUN_INDEPENDENT_ARGS
+            and current.get(k) != earlier['args'].get(k))
+        if differ:
+            logger.info(f'not reusing the runs of {path}: settings differ '
+                        f'in {differ}')
+            continue
+        found = [
+            r for r in earlier['runs']
+            if r['variant'] in args.variants and r['seed'] in args.seeds
+            and (r['variant'], r['seed']) not in seen
+        ]
+        seen.update((r['variant'], r['seed']) for r in found)
+        runs.extend(found)
+        logger.info(f'reusing {len(found)} runs of {path}: ' +
+                    ', '.join(f'{r["variant"]} s{r["seed"]}' for r in found))
     return runs
 
 
@@ -705,7 +724,8 @@ def main(argv=None):
     logger.info(f'arguments: {vars(args)}')
     data = prepare_data(args, logger)
     logger.info(f'selection: {json.dumps(data["selection"])}')
-    runs = reusable_runs(args, logger) if args.reuse_runs else []
+    runs = reusable_runs(
+        args, logger) if args.reuse_runs or args.reuse_from else []
     done = {(r['variant'], r['seed']) for r in runs}
     runs_path = osp.join(args.work_dir, 'runs.json')
     for seed in args.seeds:
