@@ -169,6 +169,14 @@ def parse_args(argv=None):
         help='foreground classes of the generated data (VOC '
         'indices 1..N)')
     p.add_argument(
+        '--class-ids',
+        type=int,
+        nargs='+',
+        default=None,
+        help='foreground VOC indices of the generated data instead of '
+        '1..--num-classes, e.g. 1 7: plain rectangles and striped '
+        'ellipses, told apart by texture as well as outline')
+    p.add_argument(
         '--mixture',
         type=parse_mixture,
         default=DEFAULT_MIXTURE,
@@ -240,6 +248,12 @@ def parse_args(argv=None):
     if args.backbone_width < 32 or args.backbone_width % 32:
         p.error('--backbone-width must be a positive multiple of 32 (GN '
                 f'with 32 groups), got {args.backbone_width}')
+    if args.class_ids is not None:
+        if len(set(args.class_ids)) != len(args.class_ids) or not all(
+                1 <= c <= 20 for c in args.class_ids):
+            p.error('--class-ids must be unique VOC indices in [1, 20], got '
+                    f'{args.class_ids}')
+        args.num_classes = len(args.class_ids)
     if args.iters < 1 or args.img_size < 32 or args.num_images < 10:
         p.error('need --iters >= 1, --img-size >= 32, --num-images >= 10')
     if args.eval_interval is None:
@@ -269,7 +283,7 @@ def prepare_data(args, logger: MMLogger) -> dict:
             meta.get('seed') == args.data_seed
             and meta.get('num_images') == args.num_images
             and list(meta.get('img_size', [])) == size
-            and meta.get('num_classes') == args.num_classes
+            and meta.get('classes') == _class_ids(args)
             and _same_mixture(meta.get('proxy_noise_mixture'), args.mixture))
     if not reuse:
         make_seg_dataset(
@@ -277,7 +291,7 @@ def prepare_data(args, logger: MMLogger) -> dict:
             num_images=args.num_images,
             seed=args.data_seed,
             img_size=size,
-            num_classes=args.num_classes,
+            class_ids=_class_ids(args),
             proxy_noise_mixture=args.mixture,
             overwrite=True,
             show_progress=False)
@@ -374,6 +388,12 @@ def prepare_data(args, logger: MMLogger) -> dict:
         meta=meta,
         selection=stats,
         all_mean_true_quality=float(truth.mean()))
+
+
+def _class_ids(args) -> List[int]:
+    if args.class_ids is not None:
+        return sorted(args.class_ids)
+    return list(range(1, args.num_classes + 1))
 
 
 def _same_mixture(recorded, wanted: Dict[str, float]) -> bool:
@@ -575,7 +595,8 @@ def format_report(args, data: dict, runs: List[dict], summary: Dict[str, dict],
     lines.append(
         f'data: {meta["num_images"]} generated images '
         f'{args.img_size}x{args.img_size} ({meta["num_train"]} train, '
-        f'{meta["num_val"]} val), {meta["num_classes"]} classes, data seed '
+        f'{meta["num_val"]} val), classes {meta["classes"]} '
+        f'{meta.get("class_appearance")}, data seed '
         f'{args.data_seed}; proxy noise mixture {mixture}; train proxy '
         f'mIoU {meta["proxy_miou"]["train"]:.3f}, severity counts '
         f'{meta["severity_counts"]["train"]}')

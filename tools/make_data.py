@@ -75,12 +75,20 @@ def parse_args(argv=None) -> argparse.Namespace:
                 help="'easy': 1-3 large plain objects, no clutter (the "
                 "demo's data) (default: %(default)s)")
         else:
-            p.add_argument(
+            classes = p.add_mutually_exclusive_group()
+            classes.add_argument(
                 '--num-classes',
                 type=int,
-                default=4,
+                default=None,
                 help='foreground classes, VOC indices 1..N, N <= 20 '
-                '(default: %(default)s)')
+                '(default: 4)')
+            classes.add_argument(
+                '--class-ids',
+                type=int,
+                nargs='+',
+                default=None,
+                help='foreground VOC indices to use instead, e.g. 1 7 '
+                '(plain rectangles, striped ellipses)')
     return parser.parse_args(argv)
 
 
@@ -101,7 +109,10 @@ def main(argv=None) -> int:
                 difficulty=args.difficulty,
                 **common)
         else:
-            summary = make_seg_dataset(num_classes=args.num_classes, **common)
+            summary = make_seg_dataset(
+                num_classes=args.num_classes,
+                class_ids=args.class_ids,
+                **common)
     except (ValueError, TypeError, FileExistsError, NotADirectoryError) as err:
         print(f'make_data.py {args.kind}: error: {err}', file=sys.stderr)
         return 2

@@ -243,15 +243,37 @@ def _rounded(quality: Mapping[str, float]) -> Dict[str, float]:
     return {k: round(float(v), 6) for k, v in quality.items()}
 
 
+def _check_class_ids(num_classes: Optional[int],
+                     class_ids: Optional[Sequence[int]]) -> List[int]:
+    """The foreground VOC indices a dataset uses, from either argument."""
+    if num_classes is not None and (not is_int(num_classes) or
+                                    not 1 <= num_classes <= NUM_VOC_FOREGROUND):
+        raise ValueError(
+            f'num_classes must be an int in [1, 20], got {num_classes!r}')
+    if class_ids is None:
+        return list(range(1, (4 if num_classes is None else num_classes) + 1))
+    if isinstance(class_ids, (str, bytes)) or not isinstance(
+            class_ids, Sequence) or not class_ids or not all(
+                is_int(c) and 1 <= c <= NUM_VOC_FOREGROUND
+                for c in class_ids) or len(set(class_ids)) != len(class_ids):
+        raise ValueError('class_ids must be a non-empty sequence of unique '
+                         f'VOC indices in [1, 20], got {class_ids!r}')
+    if num_classes is not None and num_classes != len(class_ids):
+        raise ValueError(f'num_classes={num_classes} contradicts class_ids='
+                         f'{list(class_ids)}; pass one of them')
+    return sorted(int(c) for c in class_ids)
+
+
 def make_seg_dataset(out_dir: str,
                      num_images: int = 300,
                      seed: int = 0,
                      img_size: Sequence[int] = (192, 192),
                      val_fraction: float = 0.2,
-                     num_classes: int = 4,
+                     num_classes: Optional[int] = None,
                      proxy_noise_mixture: Optional[Mapping[str, float]] = None,
                      overwrite: bool = False,
-                     show_progress: bool = True) -> Dict:
+                     show_progress: bool = True,
+                     class_ids: Optional[Sequence[int]] = None) -> Dict:
     """Generate the VOC-style weakly supervised segmentation dataset.
 
     The same arguments always give byte-identical annotation files and
@@ -268,14 +290,20 @@ def make_seg_dataset(out_dir: str,
         seed (int): Non-negative random seed.
         img_size (Sequence[int]): ``(height, width)``.
         val_fraction (float): Share of val images, in ``(0, 1)``.
-        num_classes (int): Foreground classes used, VOC indices
-            ``1..num_classes``, in ``[1, 20]``.
+        num_classes (int, optional): Foreground classes used, VOC indices
+            ``1..num_classes``, in ``[1, 20]``. Default: 4, or the length
+            of ``class_ids``.
         proxy_noise_mixture (Mapping[str, float], optional): Weights of the
             proxy severity tiers ``clean``, ``mild``, ``moderate``,
             ``severe``. Defaults to
             :data:`~mmattn.synthetic.noise.DEFAULT_PROXY_NOISE_MIXTURE`.
         overwrite (bool): Replace a dataset generated in ``out_dir`` before.
         show_progress (bool): Show mmengine's progress bar.
+        class_ids (Sequence[int], optional): The foreground VOC indices to
+            use instead of ``1..num_classes``, e.g. ``(1, 7)`` for plain
+            rectangles and striped ellipses, which differ in texture as
+            well as outline (:func:`seg_class_appearance`). Unique, in
+            ``[1, 20]``; used in ascending order.
 
     Returns:
         dict: Summary with ``out_dir``, ``classes`` (VOC indices),
@@ -286,9 +314,8 @@ def make_seg_dataset(out_dir: str,
     num_train, num_val, size = check_common_args(num_images, seed, img_size,
                                                  val_fraction)
     height, width = size
-    if not is_int(num_classes) or not 1 <= num_classes <= NUM_VOC_FOREGROUND:
-        raise ValueError(
-            f'num_classes must be an int in [1, 20], got {num_classes!r}')
+    class_ids = _check_class_ids(num_classes, class_ids)
+    num_classes = len(class_ids)
     mixture = check_noise_mixture(
         DEFAULT_PROXY_NOISE_MIXTURE if proxy_noise_mixture is
         None else proxy_noise_mixture)
@@ -301,7 +328,6 @@ def make_seg_dataset(out_dir: str,
         sets=osp.join('ImageSets', 'Segmentation'))
     for sub in dirs.values():
         os.makedirs(osp.join(out_dir, sub), exist_ok=True)
-    class_ids = list(range(1, num_classes + 1))
     ids = [f'syn_{index:06d}' for index in range(num_images)]
     splits = dict(train=ids[:num_train], val=ids[num_train:])
     severities = {}

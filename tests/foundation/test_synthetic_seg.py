@@ -350,6 +350,12 @@ def test_recorded_saliency_quality_matches_the_pngs(synthetic_seg_root):
     (dict(val_fraction=-0.1), 'val_fraction'),
     (dict(num_classes=0), 'num_classes'),
     (dict(num_classes=21), 'num_classes'),
+    (dict(class_ids=[]), 'class_ids'),
+    (dict(class_ids=[1, 1]), 'class_ids'),
+    (dict(class_ids=[0, 3]), 'class_ids'),
+    (dict(class_ids=[2, 21]), 'class_ids'),
+    (dict(class_ids='17'), 'class_ids'),
+    (dict(class_ids=[1, 7], num_classes=3), 'contradicts'),
     (dict(proxy_noise_mixture=dict(awful=1.0)), 'awful'),
     (dict(proxy_noise_mixture=dict(clean=-1.0, mild=2.0)), 'weights'),
 ])
@@ -369,6 +375,31 @@ def test_many_classes_and_custom_mixture(tmp_path):
     quality = _json(str(tmp_path), 'proxy_quality.json')
     assert all(r['severity'] == 'clean' and r['miou'] == 1.0
                for r in quality.values())
+
+
+def test_chosen_class_ids(tmp_path):
+    """class_ids picks the VOC indices, so classes can differ in texture
+    (7: striped ellipse) and not only in outline (1: plain rectangle)."""
+    summary = make_seg_dataset(
+        str(tmp_path / 'ids'), class_ids=(7, 1), **dict(SMALL, num_images=8))
+    assert summary['classes'] == [1, 7]
+    assert summary['num_classes'] == 2
+    assert summary['class_appearance'] == {
+        '1': dict(shape='rectangle', pattern='plain'),
+        '7': dict(shape='ellipse', pattern='stripes')
+    }
+    seen = set()
+    for name in sorted(os.listdir(tmp_path / 'ids' / 'SegmentationClass')):
+        for folder in ('SegmentationClass', 'SegmentationClassProxy'):
+            labels = read_label_png(str(tmp_path / 'ids' / folder / name))
+            seen |= set(np.unique(labels).tolist())
+    assert seen <= {0, 1, 7, 255} and {1, 7} <= seen
+    # The default class list is unchanged: class_ids=(1, 2) is num_classes=2.
+    make_seg_dataset(
+        str(tmp_path / 'a'), class_ids=[1, 2], **dict(SMALL, num_images=4))
+    make_seg_dataset(
+        str(tmp_path / 'b'), num_classes=2, **dict(SMALL, num_images=4))
+    assert _files(tmp_path / 'a') == _files(tmp_path / 'b')
 
 
 def test_refuses_non_empty_folder_unless_overwrite(tmp_path):
