@@ -833,20 +833,19 @@ def main(argv=None):
         log_level='INFO')
     logger.info(f'arguments: {vars(args)}')
     data = prepare_data(args, logger)
-    if args.pretrain_iters:
-        data['pretrained_backbone'] = pretrain_backbone(args, logger)
     logger.info(f'selection: {json.dumps(data["selection"])}')
     runs = reusable_runs(
         args, logger) if args.reuse_runs or args.reuse_from else []
     done = {(r['variant'], r['seed']) for r in runs}
+    todo = [(variant, seed) for seed in args.seeds
+            for variant in args.variants if (variant, seed) not in done]
+    if todo and args.pretrain_iters:
+        data['pretrained_backbone'] = pretrain_backbone(args, logger)
     runs_path = osp.join(args.work_dir, 'runs.json')
-    for seed in args.seeds:
-        for variant in args.variants:
-            if (variant, seed) in done:
-                continue
-            runs.append(run_one(variant, seed, args, data, logger))
-            with open(runs_path, 'w') as f:
-                json.dump(runs, f, indent=1)
+    for variant, seed in todo:
+        runs.append(run_one(variant, seed, args, data, logger))
+        with open(runs_path, 'w') as f:
+            json.dump(runs, f, indent=1)
     order = {v: i for i, v in enumerate(args.variants)}
     runs.sort(key=lambda r: (r['seed'], order[r['variant']]))
     summary = summarize(runs, args.variants)
