@@ -853,7 +853,8 @@ def main(argv=None):
     chart = osp.join(args.work_dir, 'results.png')
     plot(
         summary, chart,
-        f'SAL selection, {args.img_size}px, {args.iters} it, seeds '
+        f'SAL selection, {args.img_size}px, {args.iters} it' +
+        (', pretrained backbone' if args.pretrain_iters else '') + ', seeds '
         f'{args.seeds} (bars: mean +- std; dots: seeds)')
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(report + f'\n\nchart: {chart}\n')
