@@ -3,7 +3,12 @@
 are imported with ``--import-mode=importlib`` (pyproject.toml), so the
 top-level ``tests`` package that the mmsegmentation wheel installs can never
 shadow them."""
+import os
 import os.path as osp
+import shlex
+import subprocess
+import sys
+from typing import Callable, Dict, List, Optional
 
 import pytest
 
@@ -34,3 +39,62 @@ def synthetic_seg_root(tmp_path_factory) -> str:
     make_seg_dataset(
         root, num_images=12, seed=0, img_size=(96, 96), overwrite=True)
     return root
+
+
+def _run_tool(args: List[str],
+              *,
+              check: bool = True,
+              timeout: float = 900,
+              env: Optional[Dict[str, Optional[str]]] = None,
+              cwd: Optional[str] = None) -> subprocess.CompletedProcess:
+    command = [sys.executable] + [str(arg) for arg in args]
+    # One thread each: the suite shares few cores with whatever else runs,
+    # and third-party warnings would bury a failure's traceback.
+    run_env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
+    for key, value in (env or {}).items():
+        if value is None:
+            run_env.pop(key, None)
+        else:
+            run_env[key] = value
+    result = subprocess.run(
+        command,
+        cwd=REPO_ROOT if cwd is None else cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=run_env)
+    if check:
+        log = result.stdout + result.stderr
+        assert result.returncode == 0, (
+            f'`{shlex.join(command)}` exited with {result.returncode}:\n'
+            f'{log[-4000:]}')
+    return result
+
+
+@pytest.fixture(scope='session')
+def run_tool() -> Callable[..., subprocess.CompletedProcess]:
+    """Run a repository script or module in a fresh interpreter, as a user
+    runs it from the checkout.
+
+    The returned function is
+    ``run_tool(args, *, check=True, timeout=900, env=None, cwd=None)``:
+
+    Args:
+        args (list[str]): What follows the interpreter, e.g.
+            ``['tools/test.py', config, checkpoint]`` or ``['-m', 'mod']``.
+            Non-string items (paths) are converted with ``str``.
+        check (bool): Assert a zero exit status; the message holds the
+            command line and the last 4000 characters of stdout + stderr.
+            Pass False to test a failing run. Defaults to True.
+        timeout (float): Seconds before ``subprocess.TimeoutExpired``.
+            Defaults to 900.
+        env (dict[str, str | None], optional): Overrides of the environment,
+            which is ``os.environ`` with ``PYTHONWARNINGS=ignore`` and
+            ``OMP_NUM_THREADS=1``; a value of None removes the variable.
+        cwd (str, optional): Working directory. Defaults to the repository
+            root.
+
+    Returns:
+        subprocess.CompletedProcess: With ``stdout`` and ``stderr`` as text.
+    """
+    return _run_tool

@@ -7,8 +7,6 @@ import json
 import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -48,22 +46,15 @@ def _number(cell):
     return float(cell) if re.fullmatch(r'-?\d+(\.\d+)?', cell) else None
 
 
-def test_quick_demo_trains_evaluates_and_reports(tmp_path):
+def test_quick_demo_trains_evaluates_and_reports(tmp_path, run_tool):
     work_dir = tmp_path / 'work'
     data_dir = tmp_path / 'data'
-    result = subprocess.run(
-        [
-            sys.executable, DEMO, '--quick', '--work-dir',
-            str(work_dir), '--data-dir',
-            str(data_dir), '--threads', '1'
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=dict(os.environ, PYTHONWARNINGS='ignore'))
-    out = result.stdout
-    assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
+    args = [
+        DEMO, '--quick', '--work-dir',
+        str(work_dir), '--data-dir',
+        str(data_dir), '--threads', '1'
+    ]
+    out = run_tool(args, timeout=600).stdout
     assert 'mmattn install OK' in out
 
     # Both tables, with numbers where numbers belong.

@@ -7,8 +7,6 @@ import importlib.util
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -414,17 +412,14 @@ def test_refuses_non_empty_folder_unless_overwrite(tmp_path):
     assert (tmp_path / 'keep.txt').read_text() == 'mine'
 
 
-def test_cli_matches_function(tmp_path, capsys):
+def test_cli_matches_function(tmp_path, capsys, run_tool):
     cmd = [
-        sys.executable,
         osp.join(REPO_ROOT, 'tools', 'make_data.py'), 'seg', '--out',
         str(tmp_path / 'cli'), '--num-images', '4', '--seed', '9',
         '--img-size', '64', '64', '--num-classes', '3', '--val-fraction',
         '0.5', '--no-progress'
     ]
-    result = subprocess.run(
-        cmd, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
-    assert result.returncode == 0, result.stderr
+    run_tool(cmd, timeout=300)
     make_seg_dataset(
         str(tmp_path / 'api'),
         num_images=4,

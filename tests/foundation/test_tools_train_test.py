@@ -2,10 +2,7 @@
 """tools/train.py and tools/test.py, run as a user runs them: train a tiny
 config on generated data, evaluate the checkpoint with COCO metrics, then
 resume with --resume and train on."""
-import os
 import os.path as osp
-import subprocess
-import sys
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'harnet',
@@ -32,33 +29,26 @@ def _options(data_root, max_iters):
     return options
 
 
-def _run(args):
-    result = subprocess.run([sys.executable] + args,
-                            cwd=REPO_ROOT,
-                            capture_output=True,
-                            text=True,
-                            timeout=900,
-                            env=dict(os.environ, PYTHONWARNINGS='ignore'))
-    assert result.returncode == 0, (result.stdout[-3000:] +
-                                    result.stderr[-3000:])
-    return result.stdout + result.stderr
-
-
-def test_train_test_resume_from_the_command_line(synthetic_det_root,
-                                                 tmp_path):
+def test_train_test_resume_from_the_command_line(synthetic_det_root, tmp_path,
+                                                 run_tool):
     work_dir = str(tmp_path / 'work')
-    _run(['tools/train.py', CONFIG, '--work-dir', work_dir,
-          '--cfg-options'] + _options(synthetic_det_root, 2))
+    run_tool(
+        ['tools/train.py', CONFIG, '--work-dir', work_dir, '--cfg-options'] +
+        _options(synthetic_det_root, 2))
     checkpoint = osp.join(work_dir, 'iter_2.pth')
     assert osp.isfile(checkpoint)
 
-    log = _run(['tools/test.py', CONFIG, checkpoint, '--work-dir', work_dir,
-                '--cfg-options'] + _options(synthetic_det_root, 2))
-    assert 'coco/bbox_mAP' in log
+    result = run_tool([
+        'tools/test.py', CONFIG, checkpoint, '--work-dir', work_dir,
+        '--cfg-options'
+    ] + _options(synthetic_det_root, 2))
+    assert 'coco/bbox_mAP' in result.stdout + result.stderr
 
-    log = _run(['tools/train.py', CONFIG, '--work-dir', work_dir, '--resume',
-                '--cfg-options'] + _options(synthetic_det_root, 3))
-    assert 'resumed epoch: 0, iter: 2' in log
+    result = run_tool([
+        'tools/train.py', CONFIG, '--work-dir', work_dir, '--resume',
+        '--cfg-options'
+    ] + _options(synthetic_det_root, 3))
+    assert 'resumed epoch: 0, iter: 2' in result.stdout + result.stderr
     # the last iteration is always saved (CheckpointHook's save_last)
     assert osp.isfile(osp.join(work_dir, 'iter_3.pth'))
     with open(osp.join(work_dir, 'last_checkpoint')) as f:

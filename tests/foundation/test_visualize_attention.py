@@ -4,10 +4,7 @@ are the attention modules' outputs, they land on the right image pixels, and
 the tool draws one panel per level / class and refuses what it should."""
 import glob
 import importlib.util
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -101,16 +98,6 @@ def tall_det_image(synthetic_det_root, tmp_path_factory):
     path = str(tmp_path_factory.mktemp('wide') / 'tall.png')
     cv2.imwrite(path, image)
     return path
-
-
-def _run_tool(args):
-    return subprocess.run(
-        [sys.executable, TOOL] + args,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1'))
 
 
 def _png_size(path):
@@ -240,16 +227,17 @@ def test_class_maps_are_the_classification_branch_outputs(
 # the command line
 # ---------------------------------------------------------------------- #
 def test_tool_draws_one_panel_per_pyramid_level(har, synthetic_det_root,
-                                                tall_det_image, tmp_path):
+                                                tall_det_image, tmp_path,
+                                                run_tool):
     _, checkpoint = har
     square = sorted(glob.glob(osp.join(synthetic_det_root, 'train',
                                        '*.jpg')))[0]
     out_dir = str(tmp_path / 'out')
-    result = _run_tool([
-        HAR_CONFIG, checkpoint, square, tall_det_image, '--out-dir', out_dir,
-        '--device', 'cpu'
-    ])
-    assert result.returncode == 0, result.stderr[-3000:]
+    args = [
+        TOOL, HAR_CONFIG, checkpoint, square, tall_det_image, '--out-dir',
+        out_dir, '--device', 'cpu'
+    ]
+    result = run_tool(args, timeout=300)
     stem = osp.splitext(osp.basename(square))[0]
     expected = [
         osp.join(out_dir, f'{stem}_spatial_attention.png'),
