@@ -28,6 +28,8 @@ Variants (same model, data, schedule and seeds):
 ``P5``         ``P4`` + classification branch, Eq. 11, attention loss
 ``P4-oracle``  selection on the true proxy quality ``>= --tau-oracle``
 ``P5-oracle``  ``P4-oracle`` + classification branch, Eq. 11, attention loss
+``P5-oracle-no-eq11``  ``P5-oracle`` without Eq. 11 (``attention_guided=
+               False``): the attention loss as an auxiliary task only
 ``P4-oracle-soft``  selection loss with soft weights ``w_i`` = the true
                proxy quality (``weighting='soft'``, weighted mean)
 ``clean``      the ground-truth masks, plain CE (the ceiling)
@@ -103,6 +105,7 @@ SAL_CFG = osp.join(ROOT, 'configs', 'sal', 'salnet_r18_tiny_synthetic.py')
 PLAIN_CFG = osp.join(ROOT, 'configs', 'sal',
                      'salnet_r18_tiny_synthetic_plain_ce.py')
 ALL_VARIANTS = ('P2', 'P3', 'P4', 'P5', 'P4-oracle', 'P5-oracle',
+                'P5-oracle-no-eq11',
                 'P4-oracle-soft', 'clean', 'clean-selected')
 DEFAULT_VARIANTS = ('P2', 'P3', 'P4-oracle', 'P5-oracle', 'clean')
 # Half the proxies severe (the generator's default is 30/30/25/15): at this
@@ -473,6 +476,8 @@ def build_cfg(variant: str, seed: int, args, data: dict) -> Config:
         ).get(variant, ('SF', args.tau_oracle, 'oracle'))
         head.loss_decode.score_key = score_key
         head.loss_decode.tau = tau
+        if variant == 'P5-oracle-no-eq11':
+            head.attention_guided = False
         if variant == 'P4-oracle-soft':
             head.loss_decode.weighting = 'soft'
             head.loss_decode.normalize = 'weighted_pixels'
@@ -731,7 +736,8 @@ def format_report(args, data: dict, runs: List[dict], summary: Dict[str, dict],
             verdict = 'met' if s['gap'] >= 0.5 else 'NOT met'
             lines.append(f'target "{sel} recovers >= half of the P2-clean '
                          f'gap": {s["gap"]:.2f} -> {verdict}')
-    for a, b in (('P4-oracle', 'P5-oracle'), ('P4', 'P5')):
+    for a, b in (('P4-oracle', 'P5-oracle'), ('P4-oracle', 'P5-oracle-no-eq11'),
+                 ('P4', 'P5')):
         d = paired_delta(runs, a, b)
         if d is None:
             continue

@@ -74,6 +74,13 @@ def test_variants_train_what_they_say(bench, tmp_path):
 
     cfg, head, masks = build('P5-oracle')
     assert head.cls_branch is not None and head.loss_attention is not None
+    assert head.attention_guided is True
+
+    # The attention loss alone, without Eq. 11's product in the selection.
+    _, head, _ = build('P5-oracle-no-eq11')
+    assert head.cls_branch is not None and head.loss_attention is not None
+    assert head.attention_guided is False
+    assert head.loss_decode.score_key == 'SF'
     assert 'init_cfg' not in cfg.model.backbone or \
         cfg.model.backbone.init_cfg is None
 
