@@ -30,8 +30,8 @@ from mmengine.logging import print_log
 from .common import (check_common_args, image_rng, prepare_output_dir,
                      progress, write_jpeg, write_json, is_int)
 from .drawing import (SHAPE_NAMES, TEXTURE_PATTERNS, cluttered_background,
-                      finish_image, mask_bbox, paint, place_shape, rasterize,
-                      unit_shape)
+                      finish_image, linear_gradient, mask_bbox, paint,
+                      place_shape, rasterize, unit_shape)
 
 #: Class names of the detection dataset, in label order (category ids are
 #: ``index + 1``).
@@ -99,12 +99,7 @@ def _smooth_background(rng: np.random.Generator, height: int,
     Returns:
         numpy.ndarray: float32 image, shape ``(height, width, 3)``.
     """
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    theta = rng.uniform(0, 2 * np.pi)
-    proj = xx * math.cos(theta) + yy * math.sin(theta)
-    t = (proj - proj.min()) / (np.ptp(proj) + 1e-6)
-    c0, c1 = rng.uniform(20, 235, (2, 3)).astype(np.float32)
-    img = c0 + t[..., None] * (c1 - c0)
+    img = linear_gradient(rng, height, width)
     low = rng.normal(0, 8.0, (4, 4, 3)).astype(np.float32)
     img += cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC)
     return np.clip(img, 0, 255).astype(np.float32)

@@ -216,6 +216,29 @@ def paint(canvas: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
     canvas[y0:y1, x0:x1][crop] = patch[crop]
 
 
+def linear_gradient(rng: np.random.Generator, height: int,
+                    width: int) -> np.ndarray:
+    """A two-colour linear gradient in a random direction, the base of
+    every generated background.
+
+    Args:
+        rng (numpy.random.Generator): Draws the direction, then the two
+            colours.
+        height (int): Image height.
+        width (int): Image width.
+
+    Returns:
+        numpy.ndarray: float32 image in [20, 235], shape
+        ``(height, width, 3)``.
+    """
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    theta = rng.uniform(0, 2 * np.pi)
+    proj = xx * math.cos(theta) + yy * math.sin(theta)
+    t = (proj - proj.min()) / (np.ptp(proj) + 1e-6)
+    c0, c1 = rng.uniform(20, 235, (2, 3)).astype(np.float32)
+    return c0 + t[..., None] * (c1 - c0)
+
+
 def cluttered_background(rng: np.random.Generator, height: int,
                          width: int) -> np.ndarray:
     """A background with a colour gradient, blotchy low-frequency colour
@@ -234,12 +257,7 @@ def cluttered_background(rng: np.random.Generator, height: int,
     """
     side = min(height, width)
     scale = side / 256.0
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    theta = rng.uniform(0, 2 * np.pi)
-    proj = xx * math.cos(theta) + yy * math.sin(theta)
-    t = (proj - proj.min()) / (np.ptp(proj) + 1e-6)
-    c0, c1 = rng.uniform(20, 235, (2, 3)).astype(np.float32)
-    img = c0 + t[..., None] * (c1 - c0)
+    img = linear_gradient(rng, height, width)
 
     cell = rng.uniform(12.0, 48.0) * max(scale, 0.25)
     grid = (max(2, int(round(height / cell))), max(2,
