@@ -98,7 +98,7 @@ from mmattn.segmentation.mask_scoring import (MaskScorer, read_id_list,
 from mmattn.segmentation.mask_scoring.metrics import (pearson_correlation,
                                                       spearman_correlation)
 from mmattn.segmentation.score_file import dump_mask_scores
-from mmattn.synthetic import make_seg_dataset
+from mmattn.synthetic import make_seg_dataset, resolve_class_ids
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SAL_CFG = osp.join(ROOT, 'configs', 'sal', 'salnet_r18_tiny_synthetic.py')
@@ -276,11 +276,10 @@ def parse_args(argv=None):
         p.error('--backbone-width must be a positive multiple of 32 (GN '
                 f'with 32 groups), got {args.backbone_width}')
     if args.class_ids is not None:
-        if len(set(args.class_ids)) != len(args.class_ids) or not all(
-                1 <= c <= 20 for c in args.class_ids):
-            p.error('--class-ids must be unique VOC indices in [1, 20], got '
-                    f'{args.class_ids}')
-        args.num_classes = len(args.class_ids)
+        try:
+            args.num_classes = len(resolve_class_ids(None, args.class_ids))
+        except ValueError as err:
+            p.error(f'--class-ids: {err}')
     if args.iters < 1 or args.img_size < 32 or args.num_images < 10:
         p.error('need --iters >= 1, --img-size >= 32, --num-images >= 10')
     if args.pretrain_iters < 0:
@@ -432,8 +431,8 @@ def prepare_data(args, logger: MMLogger) -> dict:
 
 def _class_ids(args) -> List[int]:
     if args.class_ids is not None:
-        return sorted(args.class_ids)
-    return list(range(1, args.num_classes + 1))
+        return resolve_class_ids(None, args.class_ids)
+    return resolve_class_ids(args.num_classes, None)
 
 
 def _same_mixture(recorded, wanted: Dict[str, float]) -> bool:
@@ -562,7 +561,8 @@ def pretrain_backbone(args, logger: MMLogger) -> str:
     cfg.work_dir = osp.join(pre_dir, 'run')
     cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
     cfg.test_dataloader = cfg.test_evaluator = cfg.test_cfg = None
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=args.pretrain_iters)
+    cfg.train_cfg = dict(
+        type='IterBasedTrainLoop', max_iters=args.pretrain_iters)
     started = time.time()
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -736,8 +736,8 @@ def format_report(args, data: dict, runs: List[dict], summary: Dict[str, dict],
             verdict = 'met' if s['gap'] >= 0.5 else 'NOT met'
             lines.append(f'target "{sel} recovers >= half of the P2-clean '
                          f'gap": {s["gap"]:.2f} -> {verdict}')
-    for a, b in (('P4-oracle', 'P5-oracle'), ('P4-oracle', 'P5-oracle-no-eq11'),
-                 ('P4', 'P5')):
+    for a, b in (('P4-oracle', 'P5-oracle'),
+                 ('P4-oracle', 'P5-oracle-no-eq11'), ('P4', 'P5')):
         d = paired_delta(runs, a, b)
         if d is None:
             continue

@@ -18,13 +18,14 @@ from .noise import (DEFAULT_PROXY_NOISE_MIXTURE, FMEASURE_BETA2,
                     fmeasure, make_proxy_mask, make_saliency_reference,
                     mask_quality)
 from .seg import (IGNORE_INDEX, VOC_CLASSES, draw_seg_image, image_tags,
-                  make_seg_dataset, read_label_png, seg_class_appearance,
-                  voc_palette, write_label_png)
+                  make_seg_dataset, read_label_png, resolve_class_ids,
+                  seg_class_appearance, voc_palette, write_label_png)
 
 __all__ = [
     'SYNTHETIC_DET_CLASSES', 'DET_DIFFICULTIES', 'make_det_dataset',
     'draw_det_image',
-    'make_seg_dataset', 'draw_seg_image', 'VOC_CLASSES', 'IGNORE_INDEX',
+    'make_seg_dataset', 'draw_seg_image', 'resolve_class_ids', 'VOC_CLASSES',
+    'IGNORE_INDEX',
     'voc_palette', 'seg_class_appearance', 'image_tags', 'read_label_png',
     'write_label_png', 'SHAPE_NAMES', 'TEXTURE_PATTERNS',
     'DEFAULT_PROXY_NOISE_MIXTURE', 'PROXY_SEVERITIES', 'PROXY_NOISE_TYPES',

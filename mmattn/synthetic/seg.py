@@ -243,11 +243,26 @@ def _rounded(quality: Mapping[str, float]) -> Dict[str, float]:
     return {k: round(float(v), 6) for k, v in quality.items()}
 
 
-def _check_class_ids(num_classes: Optional[int],
-                     class_ids: Optional[Sequence[int]]) -> List[int]:
-    """The foreground VOC indices a dataset uses, from either argument."""
-    if num_classes is not None and (not is_int(num_classes) or
-                                    not 1 <= num_classes <= NUM_VOC_FOREGROUND):
+def resolve_class_ids(num_classes: Optional[int],
+                      class_ids: Optional[Sequence[int]]) -> List[int]:
+    """The foreground VOC indices a dataset uses, from either argument of
+    :func:`make_seg_dataset`.
+
+    Args:
+        num_classes (int, optional): Use ``1..num_classes`` (default 4).
+        class_ids (Sequence[int], optional): Use these indices instead.
+
+    Returns:
+        list[int]: The indices, ascending.
+
+    Raises:
+        ValueError: On an index outside [1, 20], a repeated index, an empty
+            or non-sequence ``class_ids``, or ``num_classes`` contradicting
+            ``class_ids``.
+    """
+    if num_classes is not None and (
+            not is_int(num_classes)
+            or not 1 <= num_classes <= NUM_VOC_FOREGROUND):
         raise ValueError(
             f'num_classes must be an int in [1, 20], got {num_classes!r}')
     if class_ids is None:
@@ -314,7 +329,7 @@ def make_seg_dataset(out_dir: str,
     num_train, num_val, size = check_common_args(num_images, seed, img_size,
                                                  val_fraction)
     height, width = size
-    class_ids = _check_class_ids(num_classes, class_ids)
+    class_ids = resolve_class_ids(num_classes, class_ids)
     num_classes = len(class_ids)
     mixture = check_noise_mixture(
         DEFAULT_PROXY_NOISE_MIXTURE if proxy_noise_mixture is
