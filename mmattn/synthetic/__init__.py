@@ -10,6 +10,7 @@
 Only numpy, OpenCV, Pillow and mmengine are imported here, so this package
 stays cheap to import. See ``docs/generated_data.md``.
 """
+from .common import MANIFEST_NAME, read_manifest
 from .det import (DET_DIFFICULTIES, SYNTHETIC_DET_CLASSES, draw_det_image,
                   make_det_dataset)
 from .drawing import SHAPE_NAMES, TEXTURE_PATTERNS
@@ -22,7 +23,7 @@ from .seg import (IGNORE_INDEX, VOC_CLASSES, draw_seg_image, image_tags,
                   seg_class_appearance, voc_palette, write_label_png)
 
 __all__ = [
-    'SYNTHETIC_DET_CLASSES', 'DET_DIFFICULTIES', 'make_det_dataset',
+    'MANIFEST_NAME', 'read_manifest', 'SYNTHETIC_DET_CLASSES', 'DET_DIFFICULTIES', 'make_det_dataset',
     'draw_det_image',
     'make_seg_dataset', 'draw_seg_image', 'resolve_class_ids', 'VOC_CLASSES',
     'IGNORE_INDEX',

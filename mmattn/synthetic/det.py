@@ -10,6 +10,8 @@ Layout written by :func:`make_det_dataset`::
       train/000000.jpg ...
       val/000320.jpg ...
       meta.json
+      mmattn_manifest.json              every file above (what overwrite
+                                        may delete)
 
 Load it with mmdet's ``CocoDataset``::
 
@@ -27,8 +29,8 @@ import cv2
 import numpy as np
 from mmengine.logging import print_log
 
-from .common import (check_common_args, image_rng, prepare_output_dir,
-                     progress, write_jpeg, write_json, is_int)
+from .common import (LEGACY_LAYOUTS, check_common_args, image_rng, is_int,
+                     prepare_output_dir, progress, write_jpeg, write_json)
 from .drawing import (SHAPE_NAMES, TEXTURE_PATTERNS, cluttered_background,
                       finish_image, linear_gradient, mask_bbox, paint,
                       place_shape, rasterize, unit_shape)
@@ -76,8 +78,39 @@ _MIN_VISIBLE = 0.4
 _PLACEMENT_TRIES = 12
 
 _DET_STREAM = 0
-_MANAGED = ('annotations/instances_train.json',
-            'annotations/instances_val.json', 'train', 'val', 'meta.json')
+
+
+def det_dataset_files(num_images: int, num_train: int) -> List[str]:
+    """Every file :func:`make_det_dataset` writes (what its manifest
+    lists), relative to the output folder.
+
+    Args:
+        num_images (int): Images in both splits.
+        num_train (int): Images in the train split (the first ones).
+
+    Returns:
+        list[str]: ``/``-separated relative paths.
+    """
+    images = [
+        f'{"train" if index < num_train else "val"}/{index:06d}.jpg'
+        for index in range(num_images)
+    ]
+    return images + [
+        'annotations/instances_train.json', 'annotations/instances_val.json',
+        'meta.json'
+    ]
+
+
+def _legacy_det_files(meta: dict) -> List[str]:
+    num_images, num_train = meta['num_images'], meta['num_train']
+    if not (is_int(num_images) and is_int(num_train)
+            and 0 <= num_train <= num_images):
+        raise ValueError(f'num_images {num_images!r}, num_train '
+                         f'{num_train!r}')
+    return det_dataset_files(num_images, num_train)
+
+
+LEGACY_LAYOUTS[DET_FORMAT] = _legacy_det_files
 
 
 def _min_area(height: int, width: int) -> int:
@@ -292,7 +325,9 @@ def make_det_dataset(out_dir: str,
             occlusion, textures) or ``'easy'`` (few large plain objects on
             a smooth background; the demo's data). Recorded in
             ``meta.json``.
-        overwrite (bool): Replace a dataset generated in ``out_dir`` before.
+        overwrite (bool): Replace a dataset generated in ``out_dir`` before:
+            delete the files its ``mmattn_manifest.json`` lists and nothing
+            else (see :func:`~mmattn.synthetic.common.prepare_output_dir`).
         show_progress (bool): Show mmengine's progress bar.
 
     Returns:
@@ -310,7 +345,9 @@ def make_det_dataset(out_dir: str,
     if not is_int(max_objects) or not 1 <= max_objects <= 20:
         raise ValueError(
             f'max_objects must be an int in [1, 20], got {max_objects!r}')
-    out_dir = prepare_output_dir(out_dir, _MANAGED, overwrite)
+    out_dir = prepare_output_dir(out_dir,
+                                 det_dataset_files(num_images, num_train),
+                                 overwrite, DET_FORMAT)
     for sub in ('annotations', 'train', 'val'):
         os.makedirs(osp.join(out_dir, sub), exist_ok=True)
 

@@ -17,6 +17,8 @@ seg_map_path='SegmentationClass')`` and
       proxy_quality.json                id -> noise record + true quality
       saliency_ref.json                 id -> saliency record + quality
       meta.json
+      mmattn_manifest.json              every file above (what overwrite
+                                        may delete)
 """
 import math
 import os
@@ -28,8 +30,8 @@ import numpy as np
 from mmengine.logging import print_log
 from PIL import Image
 
-from .common import (is_int, check_common_args, image_rng, prepare_output_dir,
-                     progress, write_jpeg, write_json)
+from .common import (LEGACY_LAYOUTS, check_common_args, image_rng, is_int,
+                     prepare_output_dir, progress, write_jpeg, write_json)
 from .drawing import (SHAPE_NAMES, TEXTURE_PATTERNS, cluttered_background,
                       finish_image, paint, place_shape, rasterize, unit_shape)
 from .noise import (DEFAULT_PROXY_NOISE_MIXTURE, FMEASURE_BETA2,
@@ -58,10 +60,44 @@ _PLACEMENT_VISIBLE = 0.5
 _PLACEMENT_TRIES = 12
 
 _SCENE_STREAM, _PROXY_STREAM, _SALIENCY_STREAM, _SPLIT_STREAM = 1, 2, 3, 4
-_MANAGED = ('JPEGImages', 'SegmentationClass', 'SegmentationClassProxy',
-            'SaliencyRef', 'ImageSets/Segmentation/train.txt',
-            'ImageSets/Segmentation/val.txt', 'cls_labels.npy',
-            'proxy_quality.json', 'saliency_ref.json', 'meta.json')
+_FOLDERS = dict(
+    img=('JPEGImages', '.jpg'),
+    gt=('SegmentationClass', '.png'),
+    proxy=('SegmentationClassProxy', '.png'),
+    saliency=('SaliencyRef', '.png'))
+_SETS_DIR = 'ImageSets/Segmentation'
+_FIXED_FILES = (f'{_SETS_DIR}/train.txt', f'{_SETS_DIR}/val.txt',
+                'cls_labels.npy', 'proxy_quality.json', 'saliency_ref.json',
+                'meta.json')
+
+
+def seg_image_ids(num_images: int) -> List[str]:
+    """The ids of a generated segmentation dataset: ``syn_000000``, ..."""
+    return [f'syn_{index:06d}' for index in range(num_images)]
+
+
+def seg_dataset_files(num_images: int) -> List[str]:
+    """Every file :func:`make_seg_dataset` writes for ``num_images`` images
+    (what its manifest lists), relative to the output folder.
+
+    Returns:
+        list[str]: ``/``-separated relative paths.
+    """
+    files = [
+        f'{folder}/{img_id}{suffix}' for folder, suffix in _FOLDERS.values()
+        for img_id in seg_image_ids(num_images)
+    ]
+    return files + list(_FIXED_FILES)
+
+
+def _legacy_seg_files(meta: dict) -> List[str]:
+    num_images = meta['num_images']
+    if not is_int(num_images) or num_images < 0:
+        raise ValueError(f'num_images {num_images!r}')
+    return seg_dataset_files(num_images)
+
+
+LEGACY_LAYOUTS[SEG_FORMAT] = _legacy_seg_files
 
 
 def voc_palette() -> np.ndarray:
@@ -312,7 +348,9 @@ def make_seg_dataset(out_dir: str,
             proxy severity tiers ``clean``, ``mild``, ``moderate``,
             ``severe``. Defaults to
             :data:`~mmattn.synthetic.noise.DEFAULT_PROXY_NOISE_MIXTURE`.
-        overwrite (bool): Replace a dataset generated in ``out_dir`` before.
+        overwrite (bool): Replace a dataset generated in ``out_dir`` before:
+            delete the files its ``mmattn_manifest.json`` lists and nothing
+            else (see :func:`~mmattn.synthetic.common.prepare_output_dir`).
         show_progress (bool): Show mmengine's progress bar.
         class_ids (Sequence[int], optional): The foreground VOC indices to
             use instead of ``1..num_classes``, e.g. ``(1, 7)`` for plain
@@ -334,16 +372,13 @@ def make_seg_dataset(out_dir: str,
     mixture = check_noise_mixture(
         DEFAULT_PROXY_NOISE_MIXTURE if proxy_noise_mixture is
         None else proxy_noise_mixture)
-    out_dir = prepare_output_dir(out_dir, _MANAGED, overwrite)
-    dirs = dict(
-        img='JPEGImages',
-        gt='SegmentationClass',
-        proxy='SegmentationClassProxy',
-        saliency='SaliencyRef',
-        sets=osp.join('ImageSets', 'Segmentation'))
+    out_dir = prepare_output_dir(out_dir, seg_dataset_files(num_images),
+                                 overwrite, SEG_FORMAT)
+    dirs = {key: folder for key, (folder, _) in _FOLDERS.items()}
+    dirs['sets'] = osp.join(*_SETS_DIR.split('/'))
     for sub in dirs.values():
         os.makedirs(osp.join(out_dir, sub), exist_ok=True)
-    ids = [f'syn_{index:06d}' for index in range(num_images)]
+    ids = seg_image_ids(num_images)
     splits = dict(train=ids[:num_train], val=ids[num_train:])
     severities = {}
     for split_index, (split, split_ids) in enumerate(splits.items()):

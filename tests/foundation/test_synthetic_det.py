@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mmattn.synthetic import (SYNTHETIC_DET_CLASSES, draw_det_image,
-                              make_det_dataset)
+from mmattn.synthetic import (MANIFEST_NAME, SYNTHETIC_DET_CLASSES,
+                              draw_det_image, make_det_dataset, read_manifest)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(num_images=8, img_size=(96, 96), show_progress=False)
@@ -259,16 +259,42 @@ def test_refuses_non_empty_folder_unless_overwrite(tmp_path):
     (out / 'notes.txt').write_text('mine')
     with pytest.raises(FileExistsError, match='overwrite'):
         make_det_dataset(str(out), **SMALL)
+    # No manifest: it is not known what is generated, so nothing is touched.
+    with pytest.raises(FileExistsError, match=MANIFEST_NAME):
+        make_det_dataset(str(out), overwrite=True, **SMALL)
     assert sorted(os.listdir(out)) == ['notes.txt']
 
-    make_det_dataset(str(out), overwrite=True, **dict(SMALL, num_images=10))
+
+def test_overwrite_deletes_only_generated_files(tmp_path):
+    out = tmp_path / 'data'
+    make_det_dataset(str(out), **dict(SMALL, num_images=10))
     assert len(os.listdir(out / 'train')) == 8
+    (out / 'notes.txt').write_text('mine')
+    (out / 'train' / 'my_photo.jpg').write_bytes(b'a photo')
     # Overwriting a larger dataset with a smaller one leaves no stale
     # images, and files the generator does not own stay.
-    make_det_dataset(str(out), overwrite=True, **dict(SMALL, num_images=4))
-    assert sorted(os.listdir(out /
-                             'train')) == [f'{i:06d}.jpg' for i in range(3)]
+    make_data = _load_tool()
+    assert make_data.main([
+        'det', '--out', str(out), '--num-images', '4', '--img-size', '64',
+        '64', '--seed', '3', '--overwrite', '--no-progress'
+    ]) == 0
+    assert sorted(os.listdir(out / 'train')) == [
+        f'{i:06d}.jpg' for i in range(3)
+    ] + ['my_photo.jpg']
+    assert sorted(os.listdir(out / 'val')) == ['000003.jpg']
     assert (out / 'notes.txt').read_text() == 'mine'
+    assert (out / 'train' / 'my_photo.jpg').read_bytes() == b'a photo'
+    assert sorted(read_manifest(str(out))) == sorted(
+        [f'train/{i:06d}.jpg' for i in range(3)] + [
+            'val/000003.jpg', 'annotations/instances_train.json',
+            'annotations/instances_val.json', 'meta.json'
+        ])
+
+    # A dataset from before manifests: its meta.json tells what it holds.
+    os.remove(out / MANIFEST_NAME)
+    make_det_dataset(str(out), overwrite=True, **dict(SMALL, num_images=2))
+    assert sorted(os.listdir(out / 'train')) == ['000000.jpg', 'my_photo.jpg']
+    assert sorted(os.listdir(out / 'val')) == ['000001.jpg']
 
 
 def test_cli_matches_function(tmp_path, capsys, run_tool):
