@@ -20,18 +20,39 @@ The file is JSON::
 for every image. ``P`` (the scoring network's prediction) and ``SF``
 (``P * CD``, Eq. 7) are ``null`` when only coarse scoring was run. Every
 number is a finite float in ``[0, 1]``.
+
+What was scored is recorded too, so that a dataset can tell when the proxy
+masks changed after scoring (e.g. ``tools/make_data.py --overwrite`` with
+another seed, or a hand-edited mask)::
+
+      "proxies": {
+        "hash": "sha1",                    # of each mask file's bytes
+        "dir": "data/.../SegmentationClassProxy",  # as given to the writer
+        "suffix": ".png",
+        "fingerprints": {"2007_000032": "5d41402a...", ...}
+      }
+
+:func:`dump_mask_scores` writes it when it knows the proxy folder
+(``proxy_dir=``, or ``meta['proxy_dir']`` as ``tools/score_masks.py``
+records it together with its settings). Files without the section (written
+before it existed, or without a proxy folder) still load; the dataset then
+warns once that it cannot check them.
 """
+import hashlib
 import json
 import math
 import os
 import os.path as osp
-from typing import Dict, Mapping, Optional
+import re
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional
 
 SCORE_FILE_FORMAT = 'mmattn.mask_scores'
 SCORE_FILE_VERSION = 1
 COARSE_FIELDS = ('AC', 'CD', 'SC')
 FINE_FIELDS = ('P', 'SF')
 SCORE_FIELDS = COARSE_FIELDS + FINE_FIELDS
+
+PROXY_HASH = 'sha1'
 
 MaskScores = Dict[str, Dict[str, Optional[float]]]
 
@@ -40,6 +61,13 @@ class MaskScoreFileError(ValueError):
     """A score file is missing, corrupt, partial or holds invalid values.
 
     The message always names the file.
+    """
+
+
+class StaleMaskScoresError(MaskScoreFileError):
+    """The proxy masks changed after the score file scored them.
+
+    The message names the score file and the changed masks.
     """
 
 
@@ -101,19 +129,69 @@ def validate_mask_scores(scores: Mapping[str, Mapping[str, Optional[float]]],
     return clean
 
 
+def proxy_fingerprint(path: str) -> str:
+    """The fingerprint of one proxy mask: the sha1 of its file's bytes.
+
+    The generator writes byte-identical PNGs for the same arguments, so a
+    regenerated folder with the same seed keeps its fingerprints, and any
+    other change (seed, size, noise, an edited mask) changes them. A mask
+    re-encoded with the same pixels also counts as changed.
+
+    Args:
+        path (str): A mask file.
+
+    Returns:
+        str: 40 hex digits.
+    """
+    digest = hashlib.sha1()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint_proxy_masks(proxy_dir: str,
+                            image_ids,
+                            suffix: str = '.png') -> Dict[str, str]:
+    """Fingerprints of ``<proxy_dir>/<id><suffix>`` for every id.
+
+    Raises:
+        FileNotFoundError: naming the first missing mask.
+    """
+    fingerprints = {}
+    for image_id in image_ids:
+        path = osp.join(proxy_dir, f'{image_id}{suffix}')
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'proxy mask of scored image {image_id!r} not found: {path} '
+                '(cannot fingerprint what was scored)')
+        fingerprints[str(image_id)] = proxy_fingerprint(path)
+    return fingerprints
+
+
 def dump_mask_scores(scores: Mapping[str, Mapping[str, Optional[float]]],
                      path: str,
                      meta: Optional[dict] = None,
-                     overwrite: bool = False) -> str:
+                     overwrite: bool = False,
+                     proxy_dir: Optional[str] = None,
+                     proxy_suffix: str = '.png') -> str:
     """Validate and write a score file.
 
     Args:
         scores: ``image id -> {'AC', 'CD', 'SC', 'P', 'SF'}``; ``P`` and
             ``SF`` may be ``None`` or left out.
         path: Destination ``.json`` file.
-        meta: Free-form provenance stored under ``"meta"``.
+        meta: Free-form provenance stored under ``"meta"`` (the tool and
+            its settings).
         overwrite: Replace an existing file. Without it an existing file
             raises ``FileExistsError``.
+        proxy_dir: The folder of the scored masks
+            ``<proxy_dir>/<id><proxy_suffix>``; their fingerprints
+            (:func:`proxy_fingerprint`) are recorded under ``"proxies"``.
+            Defaults to ``meta['proxy_dir']`` when present. Without either,
+            no fingerprints are written and a dataset cannot tell whether
+            the scores still match the masks.
+        proxy_suffix: File suffix of the masks. Defaults to ``'.png'``.
 
     Returns:
         str: ``path``.
@@ -123,12 +201,22 @@ def dump_mask_scores(scores: Mapping[str, Mapping[str, Optional[float]]],
             f'{path} already exists; refusing to overwrite a score file '
             '(pass overwrite=True, or --overwrite to the tool)')
     clean = validate_mask_scores(scores, path)
+    meta = dict(meta or {})
+    if proxy_dir is None and isinstance(meta.get('proxy_dir'), str):
+        proxy_dir = meta['proxy_dir']
     payload = dict(
         format=SCORE_FILE_FORMAT,
         version=SCORE_FILE_VERSION,
         fields=list(SCORE_FIELDS),
-        meta=dict(meta or {}),
+        meta=meta,
         scores=clean)
+    if proxy_dir is not None:
+        payload['proxies'] = dict(
+            hash=PROXY_HASH,
+            dir=os.fspath(proxy_dir),
+            suffix=proxy_suffix,
+            fingerprints=fingerprint_proxy_masks(proxy_dir, clean,
+                                                 proxy_suffix))
     parent = osp.dirname(osp.abspath(path))
     os.makedirs(parent, exist_ok=True)
     # Write then rename, so an interrupted run never leaves a partial file
@@ -140,12 +228,52 @@ def dump_mask_scores(scores: Mapping[str, Mapping[str, Optional[float]]],
     return path
 
 
-def load_mask_scores(path: str) -> MaskScores:
-    """Read and validate a score file written by :func:`dump_mask_scores`.
+class MaskScoreFile(NamedTuple):
+    """A loaded score file.
 
-    Returns:
-        dict: ``image id -> {'AC', 'CD', 'SC', 'P', 'SF'}`` with float
-        values (``P`` and ``SF`` may be ``None``).
+    Attributes:
+        path (str): The file.
+        scores (dict): ``image id -> {'AC', 'CD', 'SC', 'P', 'SF'}``.
+        meta (dict): The writer's provenance and settings.
+        fingerprints (dict | None): ``image id -> sha1`` of each scored
+            proxy mask, None for a file without them.
+        proxy_dir (str | None): The scored folder as the writer named it.
+    """
+    path: str
+    scores: MaskScores
+    meta: dict
+    fingerprints: Optional[Dict[str, str]]
+    proxy_dir: Optional[str]
+
+
+_SHA1 = re.compile(r'[0-9a-f]{40}')
+
+
+def _read_proxies(path: str, section, scores: MaskScores):
+    if not isinstance(section, dict) or section.get('hash') != PROXY_HASH:
+        raise MaskScoreFileError(
+            f'{path}: "proxies" must be a dict with "hash": "{PROXY_HASH}", '
+            f'got {section!r:.200}')
+    fingerprints = section.get('fingerprints')
+    if not isinstance(fingerprints, dict) or not all(
+            isinstance(v, str) and _SHA1.fullmatch(v)
+            for v in fingerprints.values()):
+        raise MaskScoreFileError(
+            f'{path}: "proxies"."fingerprints" must map image ids to sha1 '
+            'hex digests')
+    if set(fingerprints) != set(scores):
+        missing = sorted(set(scores) - set(fingerprints))
+        extra = sorted(set(fingerprints) - set(scores))
+        raise MaskScoreFileError(
+            f'{path}: the proxy fingerprints do not cover the scored images '
+            f'(no fingerprint: {missing[:5]}, fingerprint but no score: '
+            f'{extra[:5]})')
+    return dict(fingerprints), section.get('dir')
+
+
+def load_mask_score_file(path: str) -> MaskScoreFile:
+    """Read and validate a score file, with its provenance and the
+    fingerprints of the scored proxy masks.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -172,4 +300,63 @@ def load_mask_scores(path: str) -> MaskScores:
             f'{SCORE_FILE_VERSION})')
     if 'scores' not in payload:
         raise MaskScoreFileError(f'{path}: has no "scores" section')
-    return validate_mask_scores(payload['scores'], path)
+    scores = validate_mask_scores(payload['scores'], path)
+    meta = payload.get('meta')
+    fingerprints = proxy_dir = None
+    if payload.get('proxies') is not None:
+        fingerprints, proxy_dir = _read_proxies(path, payload['proxies'],
+                                                scores)
+    return MaskScoreFile(path, scores, meta if isinstance(meta, dict) else {},
+                         fingerprints, proxy_dir)
+
+
+def load_mask_scores(path: str) -> MaskScores:
+    """Read and validate a score file written by :func:`dump_mask_scores`.
+
+    Returns:
+        dict: ``image id -> {'AC', 'CD', 'SC', 'P', 'SF'}`` with float
+        values (``P`` and ``SF`` may be ``None``).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        MaskScoreFileError: the file is corrupt, partial, of another format
+            or holds invalid values; the message names the file.
+    """
+    return load_mask_score_file(path).scores
+
+
+def stale_proxy_masks(
+        score_file: MaskScoreFile,
+        mask_paths: Mapping[str, str],
+        fingerprint: Callable[[str], str] = proxy_fingerprint) -> List[str]:
+    """The masks that are no longer the ones ``score_file`` scored.
+
+    Args:
+        score_file (MaskScoreFile): A loaded file with fingerprints.
+        mask_paths (Mapping[str, str]): ``image id -> mask path`` of the
+            images to check (images the file did not score are ignored).
+        fingerprint (Callable[[str], str]): Fingerprint of a mask path
+            (the sha1 of its bytes); a storage backend's reader can be put
+            in. A ``FileNotFoundError`` counts as a changed mask.
+
+    Returns:
+        list[str]: Paths of the masks that are missing or whose
+        fingerprint differs, in ``mask_paths`` order.
+
+    Raises:
+        ValueError: ``score_file`` holds no fingerprints.
+    """
+    if score_file.fingerprints is None:
+        raise ValueError(f'{score_file.path} records no proxy fingerprints')
+    stale = []
+    for image_id, mask_path in mask_paths.items():
+        recorded = score_file.fingerprints.get(image_id)
+        if recorded is None:
+            continue
+        try:
+            current = fingerprint(mask_path)
+        except FileNotFoundError:
+            current = None
+        if current != recorded:
+            stale.append(mask_path)
+    return stale

@@ -1,6 +1,7 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """PASCAL VOC with proxy masks, image tags and per-image mask scores: the
 training set of SAL-Net's retraining stage (paper Sec. III-A, III-D)."""
+import hashlib
 import logging
 import numbers
 import os.path as osp
@@ -12,9 +13,12 @@ from mmengine import fileio
 from mmengine.logging import print_log
 
 from mmattn.segmentation.score_file import (SCORE_FIELDS, MaskScoreFileError,
-                                            load_mask_scores)
+                                            StaleMaskScoresError,
+                                            load_mask_score_file,
+                                            stale_proxy_masks)
 from mmseg.datasets import PascalVOCDataset
 from mmseg.registry import DATASETS
+from .sample_check import check_label_mask
 
 Policy = Union[str, float]
 
@@ -59,6 +63,22 @@ class WeakVOCDataset(PascalVOCDataset):
       ``required_scores`` is ``null`` (e.g. SF of a coarse-only file).
       ``'error'`` (default), ``'skip'`` or a fill number.
 
+    - ``on_stale_scores``: the proxy masks are no longer those the score
+      file scored (their fingerprints, recorded by ``dump_mask_scores``,
+      differ: the folder was regenerated or edited after scoring).
+      ``'error'`` (default: ``StaleMaskScoresError`` naming the score file
+      and the changed masks) or ``'warn'`` (train with the old scores; one
+      warning). A score file without fingerprints (older mmattn, or written
+      without a proxy folder) cannot be checked: one warning, then it is
+      used.
+
+    Every sample is checked as it is loaded (``check_samples``): right
+    after the pipeline's annotation loading, the mask must be a
+    single-channel label map of its image's size whose labels lie in
+    ``0 .. num_classes - 1`` or are ``ignore_index``; otherwise
+    ``SegSampleError`` names the mask, its image and the problem (instead
+    of a torch error naming no file, iterations later).
+
     With ``score_file=None`` the dataset carries no scores (fine for losses
     that need none, e.g. ``SelectionLoss(weighting='none')``), unless
     ``on_unscored_image`` is a number: then every image gets that score,
@@ -80,6 +100,10 @@ class WeakVOCDataset(PascalVOCDataset):
         on_missing_tag (str): See above. Default: 'error'.
         on_unscored_image (str | float): See above. Default: 'error'.
         on_missing_score (str | float): See above. Default: 'error'.
+        on_stale_scores (str): ``'error'`` or ``'warn'``, see above.
+            Default: 'error'.
+        check_samples (bool): Check each loaded mask, see above.
+            Default: True.
         **kwargs: :class:`PascalVOCDataset` / ``BaseSegDataset`` arguments.
     """
 
@@ -95,6 +119,8 @@ class WeakVOCDataset(PascalVOCDataset):
                  on_missing_tag: str = 'error',
                  on_unscored_image: Policy = 'error',
                  on_missing_score: Policy = 'error',
+                 on_stale_scores: str = 'error',
+                 check_samples: bool = True,
                  **kwargs) -> None:
         if isinstance(required_scores, str):
             required_scores = (required_scores, )
@@ -115,6 +141,14 @@ class WeakVOCDataset(PascalVOCDataset):
             'on_unscored_image', on_unscored_image, allow_fill=True)
         self.on_missing_score = _check_policy(
             'on_missing_score', on_missing_score, allow_fill=True)
+        if on_stale_scores not in ('error', 'warn'):
+            raise ValueError("on_stale_scores must be 'error' or 'warn', "
+                             f'got {on_stale_scores!r}')
+        self.on_stale_scores = on_stale_scores
+        if not isinstance(check_samples, bool):
+            raise TypeError(
+                f'check_samples must be a bool, got {check_samples!r}')
+        self.check_samples = check_samples
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
     def _join_prefix(self) -> None:
@@ -160,9 +194,10 @@ class WeakVOCDataset(PascalVOCDataset):
         data_list = super().load_data_list()
         num_fg = len(self.metainfo['classes']) - 1
         tag_table = self._load_tags()
-        score_table = (
-            load_mask_scores(self.score_file)
+        score_file = (
+            load_mask_score_file(self.score_file)
             if self.score_file is not None else None)
+        score_table = score_file.scores if score_file is not None else None
         kept, skipped = [], {}
         for data_info in data_list:
             img_id = self._image_id(data_info['img_path'])
@@ -205,7 +240,82 @@ class WeakVOCDataset(PascalVOCDataset):
                 f'WeakVOCDataset ({self.ann_file}): no image left after '
                 f'applying the policies (skipped: '
                 f'{ {k: len(v) for k, v in skipped.items()} })')
+        if score_file is not None:
+            self._check_scores_match_masks(score_file, kept)
         return kept
+
+    def _fingerprint(self, path: str) -> str:
+        return hashlib.sha1(fileio.get(
+            path, backend_args=self.backend_args)).hexdigest()
+
+    def _check_scores_match_masks(self, score_file, data_list) -> None:
+        """Compare the masks with the fingerprints of the masks that were
+        scored; apply ``on_stale_scores``."""
+        masks = {
+            info['img_id']: info['seg_map_path']
+            for info in data_list if info['img_id'] in score_file.scores
+        }
+        if not masks:
+            return
+        if score_file.fingerprints is None:
+            print_log(
+                f'WeakVOCDataset: {score_file.path} records no fingerprints '
+                'of the proxy masks it scored (written by an older mmattn '
+                'or without a proxy folder), so it cannot be checked '
+                'against the masks in use; re-score with '
+                'tools/score_masks.py to record them',
+                logger='current',
+                level=logging.WARNING)
+            return
+        stale = stale_proxy_masks(score_file, masks, self._fingerprint)
+        if not stale:
+            return
+        scored = score_file.proxy_dir or '?'
+        tool = score_file.meta.get('tool', 'tools/score_masks.py')
+        message = (
+            f'{score_file.path}: stale mask scores: {len(stale)} of '
+            f'{len(masks)} proxy masks differ from the ones that were '
+            f'scored (e.g. {stale[:3]}; scored folder {scored!r}, by '
+            f'{tool}). The folder was regenerated (tools/make_data.py '
+            '--overwrite) or edited after scoring, so the scores describe '
+            'other masks. Re-score the masks (tools/score_masks.py ... '
+            '--overwrite, the settings used are under "meta" in the score '
+            "file), or set on_stale_scores='warn' to train with these "
+            'scores anyway.')
+        if self.on_stale_scores == 'error':
+            raise StaleMaskScoresError(message)
+        print_log(
+            f'WeakVOCDataset: {message}',
+            logger='current',
+            level=logging.WARNING)
+
+    def prepare_data(self, idx: int):
+        """Run the pipeline on sample ``idx``, checking the mask right after
+        the transform that loads it (``check_samples``).
+
+        Raises:
+            SegSampleError: The mask does not fit its image or the class
+                list; the message names the files.
+        """
+        data_info = self.get_data_info(idx)
+        if not self.check_samples:
+            return self.pipeline(data_info)
+        results, checked = data_info, False
+        for transform in self.pipeline.transforms:
+            results = transform(results)
+            if results is None:
+                return None
+            if not checked and 'gt_seg_map' in results:
+                checked = True
+                check_label_mask(
+                    np.asarray(results['gt_seg_map']),
+                    results.get('ori_shape',
+                                getattr(results.get('img'), 'shape', None)),
+                    len(self.metainfo['classes']),
+                    self.ignore_index,
+                    seg_map_path=results.get('seg_map_path', '<mask>'),
+                    img_path=results.get('img_path'))
+        return results
 
     def _scores_for(self, img_id: str, score_table, skipped: dict):
         """Score dict of an image, None (no scores carried) or False (skip).
