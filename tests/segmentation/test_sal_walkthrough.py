@@ -45,8 +45,8 @@ _BLOCK = re.compile(r'<!-- walkthrough: ([\w-]+) -->\n```(\w+)\n(.*?)\n```',
                     re.DOTALL)
 
 
-def doc_blocks() -> Dict[str, str]:
-    with open(DOC) as f:
+def doc_blocks(doc: str = DOC) -> Dict[str, str]:
+    with open(doc) as f:
         text = f.read()
     return {name: body for name, _, body in _BLOCK.findall(text)}
 
@@ -97,7 +97,7 @@ def substitute(text: str, mapping: Dict[str, str]) -> str:
     return text
 
 
-def run_shell(command: str) -> str:
+def run_shell(command: str, cwd: str = REPO_ROOT) -> str:
     env = dict(
         os.environ,
         # `python` in the page must be the environment's interpreter.
@@ -106,7 +106,7 @@ def run_shell(command: str) -> str:
         MKL_NUM_THREADS='1',
         PYTHONWARNINGS='ignore')
     result = subprocess.run(['bash', '-c', command],
-                            cwd=REPO_ROOT,
+                            cwd=cwd,
                             capture_output=True,
                             text=True,
                             timeout=600,
