@@ -33,6 +33,7 @@ from mmattn.segmentation.mask_scoring.scoring import (MaskScorer,
                                                       score_proxy_masks,
                                                       summarize_scores)
 from mmattn.segmentation.score_file import dump_mask_scores
+from mmattn.utils import CheckpointError, load_checkpoint_strict
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
@@ -61,7 +62,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     p.add_argument('--batch-size', type=int, default=8)
     p.add_argument('--out', required=True, help='score file (.json)')
     p.add_argument('--overwrite', action='store_true',
-                   help='replace an existing score file')
+                   help='replace an existing score file and its summary and '
+                   'plots')
     p.add_argument('--tau', type=float, default=0.55,
                    help='selection threshold for the summary (paper: 0.55 '
                    'VGG16, 0.85 ResNet-101)')
@@ -85,13 +87,30 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     return args
 
 
+def output_paths(args) -> dict:
+    """Every file the run writes: the score file, ``<stem>_summary.json``,
+    ``<stem>_hist.png`` and, with ``--gt-dir``, ``<stem>_scatter.png``."""
+    plot_dir = args.plot_dir or osp.dirname(osp.abspath(args.out))
+    stem = osp.splitext(osp.basename(args.out))[0]
+    paths = dict(
+        out=args.out,
+        summary=osp.join(plot_dir, f'{stem}_summary.json'),
+        hist=osp.join(plot_dir, f'{stem}_hist.png'))
+    if args.gt_dir:
+        paths['scatter'] = osp.join(plot_dir, f'{stem}_scatter.png')
+    return paths
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
+    paths = output_paths(args)
     # Refuse before any work, not after minutes of scoring.
-    if osp.exists(args.out) and not args.overwrite:
+    existing = [p for p in paths.values() if osp.exists(p)]
+    if existing and not args.overwrite:
         raise FileExistsError(
-            f'{args.out} already exists; refusing to overwrite a score '
-            'file (pass --overwrite)')
+            f'{", ".join(existing)} already exist(s); refusing to overwrite '
+            'the score file or its summary and plots (pass --overwrite, or '
+            'choose another --out / --plot-dir)')
     if args.ann_file is not None:
         ids = list(read_id_list(args.ann_file))
     else:
@@ -108,7 +127,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     tags = read_tags(tags_path)
     scorer = None
     if args.config is not None:
-        scorer = MaskScorer(args.config, args.checkpoint, args.device)
+        if not osp.isfile(args.checkpoint):
+            raise FileNotFoundError(
+                f'scorer checkpoint not found: {args.checkpoint}')
+        scorer = MaskScorer(args.config, None, args.device)
+        # Strict: a checkpoint of another scorer config would leave the
+        # network untrained (P ~ 0.5 for every image) without an error.
+        load_checkpoint_strict(
+            scorer.model, args.checkpoint, config=args.config,
+            advice='Score with the scorer config the checkpoint was trained '
+            'with')
     results = score_proxy_masks(
         ids, args.proxy_dir, args.ref_dir, tags, img_dir=args.img_dir,
         gt_dir=args.gt_dir, scorer=scorer, tags_path=tags_path, b=args.b,
@@ -126,16 +154,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         config=args.config, checkpoint=args.checkpoint)
     dump_mask_scores(scores, args.out, meta=meta, overwrite=args.overwrite)
 
-    plot_dir = args.plot_dir or osp.dirname(osp.abspath(args.out))
-    os.makedirs(plot_dir, exist_ok=True)
-    stem = osp.splitext(osp.basename(args.out))[0]
-    hist_path = osp.join(plot_dir, f'{stem}_hist.png')
-    scatter_path = osp.join(plot_dir, f'{stem}_scatter.png') \
-        if args.gt_dir else None
+    os.makedirs(osp.dirname(paths['summary']), exist_ok=True)
+    hist_path, scatter_path = paths['hist'], paths.get('scatter')
     summary = summarize_scores(results, args.tau, hist_path, scatter_path)
     summary.update(score_file=args.out, hist=hist_path,
                    scatter=scatter_path)
-    with open(osp.join(plot_dir, f'{stem}_summary.json'), 'w') as f:
+    with open(paths['summary'], 'w') as f:
         json.dump(summary, f, indent=1)
     n = summary['num_images']
     print(f'\nscored {n} images -> {args.out}')
@@ -158,7 +182,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 if __name__ == '__main__':
     try:
         main()
-    except (FileExistsError, FileNotFoundError, ValueError, KeyError) as e:
+    except (FileExistsError, FileNotFoundError, ValueError, KeyError,
+            CheckpointError) as e:
         # The message names the offending file; a traceback adds nothing.
         print(f'error: {e}', file=sys.stderr)
         sys.exit(1)

@@ -45,7 +45,7 @@ import errno
 import os.path as osp
 import pickle
 import zipfile
-from typing import Any, List
+from typing import Any, List, Optional
 
 import numpy as np
 import torch
@@ -70,14 +70,19 @@ class CheckpointFileError(CheckpointError):
         corrupt (bool): True for a truncated or damaged checkpoint (a later
             file of an interrupted run), False for a file that is not a
             checkpoint at all.
+        hint (str, optional): What to do, appended as a last sentence.
     """
 
-    def __init__(self, filename: str, problem: str,
-                 corrupt: bool = False) -> None:
+    def __init__(self,
+                 filename: str,
+                 problem: str,
+                 corrupt: bool = False,
+                 hint: Optional[str] = None) -> None:
         self.filename = filename
         self.problem = problem
         self.corrupt = corrupt
-        super().__init__(f'{filename} {problem}')
+        super().__init__(f'{filename} {problem}' +
+                         (f'. {hint}' if hint else ''))
 
 
 def history_buffer_getattr(obj: Any, name: str) -> Any:
@@ -176,7 +181,7 @@ _PICKLE_PROTO_OPCODE = b'\x80'
 _RESUME_HINT = (
     'If it is the latest checkpoint of an interrupted run, resume from an '
     'earlier one (tools/train.py --resume --resume-fallback, or --resume '
-    'FILE); nothing was deleted')
+    'FILE); nothing was deleted.')
 
 
 def check_checkpoint_file(filename: str) -> None:
@@ -201,8 +206,8 @@ def check_checkpoint_file(filename: str) -> None:
         head = f.read(16)
     if not head:
         raise CheckpointFileError(
-            filename, 'is empty (0 bytes), not a PyTorch checkpoint. '
-            f'{_RESUME_HINT}.', corrupt=True)
+            filename, 'is empty (0 bytes), not a PyTorch checkpoint',
+            corrupt=True, hint=_RESUME_HINT)
     if head.startswith(_ZIP_MAGIC):
         try:
             with zipfile.ZipFile(filename) as archive:
@@ -210,8 +215,8 @@ def check_checkpoint_file(filename: str) -> None:
         except (zipfile.BadZipFile, OSError, EOFError) as err:
             raise CheckpointFileError(
                 filename, 'is truncated or corrupt: it starts as a PyTorch '
-                f'checkpoint (a zip archive) but cannot be read ({err}). '
-                f'{_RESUME_HINT}.', corrupt=True) from err
+                f'checkpoint (a zip archive) but cannot be read ({err})',
+                corrupt=True, hint=_RESUME_HINT) from err
         if not any(name == 'data.pkl' or name.endswith('/data.pkl')
                    for name in names):
             raise CheckpointFileError(
@@ -271,8 +276,8 @@ def load_from_local(filename: str, map_location=None) -> Any:
         if _is_corrupt_archive_error(err):
             raise CheckpointFileError(
                 filename, f'is truncated or corrupt: torch.load failed '
-                f'with {type(err).__name__}: {err}. {_RESUME_HINT}.',
-                corrupt=True) from err
+                f'with {type(err).__name__}: {err}', corrupt=True,
+                hint=_RESUME_HINT) from err
         raise
 
 

@@ -63,8 +63,10 @@ def _intact(path: str) -> Optional[str]:
     """None when ``path`` passes :func:`check_checkpoint_file`, else why."""
     try:
         check_checkpoint_file(path)
-    except (CheckpointFileError, FileNotFoundError) as err:
-        return getattr(err, 'problem', str(err))
+    except FileNotFoundError:
+        return 'does not exist'
+    except CheckpointFileError as err:
+        return err.problem
     return None
 
 
@@ -104,23 +106,22 @@ def find_resume_checkpoint(work_dir: str,
             chosen = path
             break
         skipped.append(path)
-    what = (f'the latest checkpoint {latest} (named in {pointer}) '
-            f'{problem.rstrip(".")}')
+    problem = f'(the latest checkpoint, named in {pointer}) {problem}'
     if chosen is None:
         raise CheckpointFileError(
-            latest, f'(the latest checkpoint, named in {pointer}) '
-            f'{problem.rstrip(".")}; and no earlier checkpoint in '
-            f'{osp.dirname(latest) or work_dir} is intact '
-            f'({len(candidates)} checked). Nothing was deleted; start a new '
-            'run without --resume, or in another --work-dir', corrupt=True)
+            latest, problem, corrupt=True,
+            hint=f'No earlier checkpoint in {osp.dirname(latest) or work_dir}'
+            f' is intact either ({len(candidates)} checked). Nothing was '
+            'deleted; start a new run without --resume, or in another '
+            '--work-dir')
     if not fallback:
         raise CheckpointFileError(
-            latest, f'(the latest checkpoint, named in {pointer}) '
-            f'{problem.rstrip(".")}. To resume from the newest intact '
-            f'earlier checkpoint, {chosen}, pass {option} (or --resume '
-            f'{chosen}); nothing was deleted', corrupt=True)
+            latest, problem, corrupt=True,
+            hint='To resume from the newest intact earlier checkpoint, '
+            f'{chosen}, pass {option} (or --resume {chosen}); nothing was '
+            'deleted')
     print_log(
-        f'resuming from {chosen} instead: {what}' +
+        f'resuming from {chosen} instead: {latest} {problem}' +
         (f'; also skipped {", ".join(skipped)}' if skipped else '') +
         '. No file was deleted (training writes that iteration\'s '
         'checkpoint again when it gets there).',

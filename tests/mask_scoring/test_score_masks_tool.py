@@ -231,3 +231,80 @@ def test_two_true_qualities(seg_root, tmp_path):
     ac_gt = np.array([results[j]['AC_gt'] for j in ids])
     assert summary['oracle_SF']['AC_gt'] == pytest.approx(
         float(np.corrcoef(ac_gt * cd, ac_gt)[0, 1]), abs=1e-9)
+
+
+FULL_CFG = osp.join(ROOT, 'configs', 'mask_scoring',
+                    'mask-scorer_1xb8-50e_voc12aug-432x432.py')
+
+
+@pytest.fixture(scope='module')
+def tiny_scorer_checkpoint(tmp_path_factory):
+    model = MODELS.build(Config.fromfile(TINY_CFG).model)
+    ckpt = str(tmp_path_factory.mktemp('scorer') / 'tiny_scorer.pth')
+    save_checkpoint({'state_dict': model.state_dict()}, ckpt)
+    return ckpt
+
+
+def test_refuses_a_checkpoint_of_another_scorer_config(
+        seg_root, tmp_path, tiny_scorer_checkpoint, run_tool):
+    """The tiny scorer's checkpoint with the full scorer config used to load
+    nothing (33 size mismatches printed), exit 0 and write SF ~0.5 for every
+    image. Now: one paragraph naming both files and the keys, exit 1, no
+    score file."""
+    from mmattn.utils import CheckpointMismatchError
+    tool = load_tool()
+    out = str(tmp_path / 'scores.json')
+    args = base_args(seg_root, out, '--config', FULL_CFG, '--checkpoint',
+                     tiny_scorer_checkpoint)
+    with pytest.raises(CheckpointMismatchError) as info:
+        tool.main(args)
+    message = str(info.value)
+    assert message.startswith(
+        f'checkpoint {tiny_scorer_checkpoint} does not load strictly into '
+        f'the model of {FULL_CFG}: ')
+    assert ' shape mismatches (' in message and 'more)' in message
+    assert message.endswith('Score with the scorer config the checkpoint '
+                            'was trained with.')
+    assert not osp.exists(out)
+
+    # as a user runs it: one error paragraph, exit 1, no traceback
+    result = run_tool(['tools/score_masks.py'] + args, check=False)
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f'error: {message}'
+    assert not osp.exists(out)
+
+
+@pytest.mark.parametrize('existing', ['scores_summary.json', 'scores_hist.png',
+                                      'scores_scatter.png'])
+def test_refuses_to_overwrite_summary_and_plots(seg_root, tmp_path,
+                                                existing):
+    """The summary and plots next to the score file are the user's files
+    too: an existing one stops the run before any scoring."""
+    tool = load_tool()
+    out = str(tmp_path / 'scores.json')
+    kept = tmp_path / existing
+    kept.write_text('keep me')
+    args = base_args(seg_root, out, '--gt-dir',
+                     osp.join(seg_root, 'SegmentationClass'))
+    with pytest.raises(FileExistsError, match=f'{existing}.*--overwrite'):
+        tool.main(args)
+    assert kept.read_text() == 'keep me'
+    assert not osp.exists(out)  # refused before the score file was written
+
+    tool.main(args + ['--overwrite'])
+    assert kept.read_bytes() != b'keep me'
+    assert osp.isfile(out)
+
+
+def test_plot_dir_outputs_are_checked_there(seg_root, tmp_path):
+    tool = load_tool()
+    plots = tmp_path / 'plots'
+    plots.mkdir()
+    (plots / 'scores_hist.png').write_text('keep me')
+    out = str(tmp_path / 'scores.json')
+    with pytest.raises(FileExistsError, match='plots/scores_hist.png'):
+        tool.main(base_args(seg_root, out, '--plot-dir', str(plots)))
+    # without --plot-dir the plots go next to --out, where none exists
+    tool.main(base_args(seg_root, out))
+    assert (plots / 'scores_hist.png').read_text() == 'keep me'
