@@ -280,12 +280,14 @@ class WeakVOCDataset(PascalVOCDataset):
             '--overwrite) or edited after scoring, so the scores describe '
             'other masks. Re-score the masks (tools/score_masks.py ... '
             '--overwrite, the settings used are under "meta" in the score '
-            "file), or set on_stale_scores='warn' to train with these "
-            'scores anyway.')
+            'file)')
         if self.on_stale_scores == 'error':
-            raise StaleMaskScoresError(message)
+            raise StaleMaskScoresError(
+                f"{message}, or set on_stale_scores='warn' to train with "
+                'these scores anyway.')
         print_log(
-            f'WeakVOCDataset: {message}',
+            f"WeakVOCDataset: {message}. on_stale_scores='warn': training "
+            'with these scores anyway.',
             logger='current',
             level=logging.WARNING)
 
