@@ -18,7 +18,8 @@ Usage::
 
 Prints the written paths, one per line, on stdout. Fails with one line on
 stderr (exit code 1) when the model has nothing to show, a file is missing,
-or an output exists (pass ``--overwrite``).
+the checkpoint does not load strictly into the config's model (it names the
+mismatched keys), or an output exists (pass ``--overwrite``).
 """
 import argparse
 import contextlib
@@ -114,8 +115,10 @@ def _device(requested):
 
 def build_model(args):
     """Build the model with mmdet's or mmseg's own initialiser, chosen by the
-    config's ``default_scope``."""
+    config's ``default_scope``, and load the checkpoint strictly: one of
+    another model would draw the attention of an untrained network."""
     import mmattn  # noqa: F401  (registers the modules, checkpoint loading)
+    from mmattn.utils import CheckpointError, load_checkpoint_strict
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
@@ -125,25 +128,35 @@ def build_model(args):
     if scope == 'mmdet':
         from mmdet.apis import init_detector
 
+        # Built without weights (mmdet then warns that it uses COCO class
+        # names; the checkpoint's own names replace them below).
         # palette='random': skips building the test dataset for its palette,
         # which only box drawing uses.
-        return init_detector(
-            cfg, args.checkpoint, palette='random', device=device)
-    if scope == 'mmseg':
-        from mmengine.runner import load_checkpoint
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            model = init_detector(cfg, None, palette='random', device='cpu')
+    elif scope == 'mmseg':
         from mmseg.apis import init_model
 
         # init_model(cfg, checkpoint) fails with KeyError on a checkpoint
         # without 'meta' (a bare state dict); load it here instead.
         model = init_model(cfg, None, device='cpu')
-        checkpoint = load_checkpoint(
-            model, args.checkpoint, map_location='cpu')
-        meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
-        if isinstance(meta, dict) and meta.get('dataset_meta'):
-            model.dataset_meta = meta['dataset_meta']
-        return model.to(device).eval()
-    raise ToolError(f'{args.config}: default_scope must be mmdet (HAR-Net) or '
-                    f'mmseg (SAL-Net), got {scope!r}')
+    else:
+        raise ToolError(f'{args.config}: default_scope must be mmdet '
+                        f'(HAR-Net) or mmseg (SAL-Net), got {scope!r}')
+    try:
+        checkpoint = load_checkpoint_strict(
+            model, args.checkpoint, config=args.config,
+            advice='Draw it with the config it was trained with')
+    except CheckpointError as err:
+        raise ToolError(str(err)) from err
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    if isinstance(meta, dict) and meta.get('dataset_meta'):
+        dataset_meta = {k.lower(): v for k, v in meta['dataset_meta'].items()}
+        if scope == 'mmdet':
+            dataset_meta['palette'] = 'random'
+        model.dataset_meta = dataset_meta
+    return model.to(device).eval()
 
 
 def load_tags(path: str, num_classes: int) -> dict:

@@ -130,5 +130,8 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=300),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    # mmseg's hook, except that testing never builds the training set
+    # (mmattn.visualization.SegTestVisualizationHook); interval=1: the test
+    # set is a few batches, mmseg's default of 50 would draw only the first.
+    visualization=dict(type='SegTestVisualizationHook', interval=1))
 env_cfg = dict(cudnn_benchmark=False)

@@ -27,4 +27,6 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=3000),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    # mmseg's hook, except that testing never builds the training set
+    # (mmattn.visualization.SegTestVisualizationHook)
+    visualization=dict(type='SegTestVisualizationHook'))
