@@ -8,7 +8,10 @@ Examples::
         --img-size 192 192 --num-classes 4 --seed 0
 
 Both refuse to write into a non-empty folder unless ``--overwrite`` is
-given. See ``docs/generated_data.md`` for the layouts and the noise model.
+given; ``--overwrite`` deletes only the files listed in the folder's
+``mmattn_manifest.json`` (what an earlier run generated there), so your own
+files stay. See ``docs/generated_data.md`` for the layouts and the noise
+model.
 """
 import argparse
 import json
@@ -59,7 +62,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.add_argument(
             '--overwrite',
             action='store_true',
-            help='replace a dataset generated in --out before')
+            help='replace a dataset generated in --out before: delete the '
+            'files its mmattn_manifest.json lists, nothing else')
         p.add_argument(
             '--no-progress', action='store_true', help='hide the progress bar')
         if kind == 'det':
