@@ -114,17 +114,16 @@ def _device(requested):
 
 
 def build_model(args):
-    """Build the model with mmdet's or mmseg's own initialiser, chosen by the
-    config's ``default_scope``, and load the checkpoint strictly: one of
-    another model would draw the attention of an untrained network."""
+    """Build the model, without weights, with mmdet's or mmseg's own
+    initialiser, chosen by the config's ``default_scope`` (see
+    :func:`load_weights`)."""
     import mmattn  # noqa: F401  (registers the modules, checkpoint loading)
-    from mmattn.utils import CheckpointError, load_checkpoint_strict
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     scope = cfg.get('default_scope')
-    device = _device(args.device)
+    _device(args.device)  # an unusable --device fails before the build
     if scope == 'mmdet':
         from mmdet.apis import init_detector
 
@@ -144,6 +143,15 @@ def build_model(args):
     else:
         raise ToolError(f'{args.config}: default_scope must be mmdet '
                         f'(HAR-Net) or mmseg (SAL-Net), got {scope!r}')
+    return model
+
+
+def load_weights(model, args):
+    """Load the checkpoint strictly (one of another model would draw the
+    attention of an untrained network) and move the model to the device."""
+    from mmattn.utils import CheckpointError, load_checkpoint_strict
+
+    device = _device(args.device)
     try:
         checkpoint = load_checkpoint_strict(
             model, args.checkpoint, config=args.config,
@@ -153,7 +161,7 @@ def build_model(args):
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
     if isinstance(meta, dict) and meta.get('dataset_meta'):
         dataset_meta = {k.lower(): v for k, v in meta['dataset_meta'].items()}
-        if scope == 'mmdet':
+        if model.cfg.get('default_scope') == 'mmdet':
             dataset_meta['palette'] = 'random'
         model.dataset_meta = dataset_meta
     return model.to(device).eval()
@@ -207,6 +215,7 @@ def run(args) -> list:
         kind = attention_kind(model)
     except NoAttentionError as err:
         raise ToolError(f'{args.config}: {err}') from err
+    model = load_weights(model, args)
 
     out_files = [
         osp.join(args.out_dir, output_name(img, kind)) for img in args.imgs
