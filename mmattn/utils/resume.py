@@ -131,14 +131,18 @@ def find_resume_checkpoint(work_dir: str,
 
 
 def _group_sizes(optimizer_state) -> Optional[List[int]]:
-    if isinstance(optimizer_state, dict) and 'param_groups' in optimizer_state:
-        return [len(g.get('params', [])) for g in optimizer_state['param_groups']]
-    return None
+    groups = optimizer_state.get('param_groups') \
+        if isinstance(optimizer_state, dict) else None
+    if groups is None:
+        return None
+    return [len(group.get('params', [])) for group in groups]
 
 
-def optimizer_mismatch_error(filename: str, error: BaseException,
-                             checkpoint_optimizer=None,
-                             optimizers: Sequence = ()) -> CheckpointMismatchError:
+def optimizer_mismatch_error(
+        filename: str,
+        error: BaseException,
+        checkpoint_optimizer=None,
+        optimizers: Sequence = ()) -> CheckpointMismatchError:
     """Explain mmengine's ``ValueError`` about parameter groups on resume.
 
     Args:

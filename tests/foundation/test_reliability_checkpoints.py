@@ -6,7 +6,6 @@ arbitrary globals no), files that are not checkpoints, and strict loading
 refuse a checkpoint of another model)."""
 import logging
 import os
-import os.path as osp
 import pickle
 import pickletools
 
@@ -26,7 +25,6 @@ from mmattn.utils import (CheckpointFileError, CheckpointMismatchError,
                           compare_state_dict, empty_bytes,
                           load_checkpoint_strict)
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 # ---------------------------------------------------------------------- #
