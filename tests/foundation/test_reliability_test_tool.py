@@ -206,3 +206,41 @@ def test_visualize_attention_refuses_another_models_checkpoint(
         f'not load strictly into the model of {HAR_CONFIG}: ')
     assert message.endswith('Draw it with the config it was trained with.')
     assert not out_dir.exists() or not list(out_dir.iterdir())
+
+
+TTA_CONFIG = f'''
+_base_ = [{DET_CONFIG!r}]
+custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)
+tta_model = dict(
+    type='DetTTAModel',
+    tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(
+        type='TestTimeAug',
+        transforms=[[dict(type='Resize', scale=(128, 128), keep_ratio=True)],
+                    [dict(type='RandomFlip', prob=1.),
+                     dict(type='RandomFlip', prob=0.)],
+                    [dict(type='LoadAnnotations', with_bbox=True)],
+                    [dict(type='PackDetInputs',
+                          meta_keys=('img_id', 'img_path', 'ori_shape',
+                                     'img_shape', 'scale_factor', 'flip',
+                                     'flip_direction'))]])
+]
+'''
+
+
+def test_tta_checks_the_wrapped_model(synthetic_det_root, det_checkpoint,
+                                      sal_checkpoint, tmp_path, run_tool):
+    """--tta wraps the model in DetTTAModel; the strict check compares the
+    checkpoint with the wrapped detector, as mmengine loads it."""
+    config = tmp_path / 'tta.py'
+    config.write_text(TTA_CONFIG)
+    base = ['tools/test.py', config]
+    options = ['--work-dir', tmp_path / 'work', '--tta', '--cfg-options'
+               ] + _det_options(synthetic_det_root)
+    result = run_tool(base + [det_checkpoint] + options)
+    assert 'coco/bbox_mAP' in result.stdout + result.stderr
+    result = run_tool(base + [sal_checkpoint] + options, check=False)
+    assert result.returncode == 1
+    assert 'does not load strictly' in result.stderr.splitlines()[-1]
