@@ -117,6 +117,20 @@ def test_sal_show_dir_and_out_without_a_training_set(
         f'{i}.png' for i in val_ids)
 
 
+def test_show_dir_with_mmsegs_own_hook(synthetic_seg_root, sal_checkpoint,
+                                       tmp_path, run_tool):
+    """A user config with mmseg's SegVisualizationHook (which reads
+    runner.iter): tools/test.py drops the training settings, so the
+    training set is still not built, and --show-dir draws every image."""
+    show_dir = tmp_path / 'vis'
+    run_tool([
+        'tools/test.py', SAL_CONFIG, sal_checkpoint, '--work-dir',
+        tmp_path / 'work', '--show-dir', show_dir, '--cfg-options',
+        'default_hooks.visualization.type=SegVisualizationHook'
+    ] + _sal_options(synthetic_seg_root))
+    assert len(_pngs(show_dir)) == len(_ids(synthetic_seg_root, 'val'))
+
+
 def test_mmseg_own_test_tool_with_show_dir(synthetic_seg_root, sal_checkpoint,
                                            tmp_path, run_tool):
     """mmseg's tools/test.py (what ``mim test mmseg`` runs) on the SAL
