@@ -28,16 +28,6 @@ SAL_CONFIG = osp.join(REPO_ROOT, 'configs', 'sal',
                       'salnet_r18_tiny_synthetic.py')
 
 
-def _spread(module: torch.nn.Module, std: float) -> None:
-    """Re-draw the conv weights wider than their init, so that an untrained
-    map varies over the image and the comparisons below mean something."""
-    for m in module.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.normal_(m.weight, std=std)
-            if m.bias is not None:
-                torch.nn.init.normal_(m.bias, std=std)
-
-
 def _save(model, path):
     meta = dict(dataset_meta=getattr(model, 'dataset_meta', None) or {})
     save_checkpoint({'state_dict': model.state_dict(), 'meta': meta}, path)
@@ -58,8 +48,8 @@ def har(tmp_path_factory):
     """A randomly initialised tiny HAR-Net and its checkpoint."""
     torch.manual_seed(0)
     model = _init_detector(HAR_CONFIG)
+    # The real init: the spatial mask must vary without any re-drawing.
     model.init_weights()
-    _spread(model.bbox_head.spatial_attention, std=0.3)
     model.eval()
     path = str(tmp_path_factory.mktemp('har') / 'har.pth')
     return model, _save(model, path)
@@ -74,7 +64,6 @@ def sal(tmp_path_factory):
     model = init_model(Config.fromfile(SAL_CONFIG), None, device='cpu')
     model.dataset_meta = dict(classes=get_classes('voc'))
     model.init_weights()
-    _spread(model.decode_head.cls_branch, std=0.05)
     model.eval()
     path = str(tmp_path_factory.mktemp('sal') / 'sal.pth')
     return model, _save(model, path)

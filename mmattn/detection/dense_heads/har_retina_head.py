@@ -11,11 +11,14 @@ from mmcv.ops import batched_nms
 from mmdet.models.dense_heads import RetinaHead
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import get_box_tensor
+from mmdet.models.utils import unpack_gt_instances
+from mmdet.utils import InstanceList
 from mmengine.config import ConfigDict
 from mmengine.model import ModuleList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from mmattn.detection.box_objectness import box_objectness_targets
 from mmattn.detection.post_processing.box_voting import (
     box_voting, validate_box_voting_cfg)
 
@@ -79,6 +82,16 @@ class HARRetinaHead(RetinaHead):
         extra_conv (bool, optional): Add the 3x3 conv + ReLU before the
             predictors (Sec. III-D). None means "when channel attention is
             on". Defaults to None.
+        spatial_attention_loss (dict, optional): Supervise the spatial mask
+            as a box-wise objectness map (not in the paper's equations; its
+            Sec. II says the spatial attention "learns to reweight the
+            regions with box-wise objectness scores"): binary cross entropy
+            between every level's mask and 1 inside a ground-truth box, 0
+            outside (cells in the padding are left out), averaged over the
+            valid cells of each level, then over levels. Key:
+            ``loss_weight`` (default 1.0). The loss is logged as
+            ``loss_sa``. None (the paper's Eq. 1 alone) leaves the mask
+            trained only through the detection losses. Defaults to None.
         anchor_generator (dict): As in RetinaHead; the number of its strides
             is the number of levels the cross-level parts are built for.
         init_cfg (dict or list[dict]): As in RetinaHead: Normal(0.01) convs,
@@ -114,6 +127,7 @@ class HARRetinaHead(RetinaHead):
                  cross_level_norm: Optional[dict] = dict(
                      type='CrossLevelGroupNorm', affine_per_level=False),
                  extra_conv: Optional[bool] = None,
+                 spatial_attention_loss: Optional[dict] = None,
                  **kwargs) -> None:
         # Everything is validated before RetinaHead.__init__, which builds
         # the layers through _init_layers.
@@ -123,6 +137,19 @@ class HARRetinaHead(RetinaHead):
             if value is not None and not isinstance(value, dict):
                 raise TypeError(f'{name} must be a config dict or None, got '
                                 f'{value!r}')
+        self.sa_loss_weight = None
+        if spatial_attention_loss is not None:
+            if spatial_attention is None:
+                raise ValueError('spatial_attention_loss needs '
+                                 'spatial_attention; got None')
+            unknown = set(spatial_attention_loss) - {'loss_weight'}
+            weight = spatial_attention_loss.get('loss_weight', 1.0)
+            if unknown or isinstance(weight, bool) or not isinstance(
+                    weight, Real) or weight < 0:
+                raise ValueError(
+                    'spatial_attention_loss must be dict(loss_weight=<number '
+                    f'>= 0>), got {spatial_attention_loss!r}')
+            self.sa_loss_weight = float(weight)
         if extra_conv is not None and not isinstance(extra_conv, bool):
             raise TypeError(
                 f'extra_conv must be True, False or None, got {extra_conv!r}')
@@ -214,10 +241,13 @@ class HARRetinaHead(RetinaHead):
             eps=norm_cfg.get('eps', 1e-5),
             num_channels=self.feat_channels,
             num_levels=self.num_levels)
-        self.cls_convs = ModuleList()
-        self.reg_convs = ModuleList()
-        self.cls_norms = ModuleList()
-        self.reg_norms = ModuleList()
+        # torch's ModuleList, as RetinaHead's towers: an mmengine ModuleList
+        # would call each ConvModule's own Kaiming init after the head's
+        # Normal(0.01), and the twins would start differently.
+        self.cls_convs = torch.nn.ModuleList()
+        self.reg_convs = torch.nn.ModuleList()
+        self.cls_norms = torch.nn.ModuleList()
+        self.reg_norms = torch.nn.ModuleList()
         in_channels = self.in_channels
         for _ in range(self.stacked_convs):
             for convs, norms in ((self.cls_convs, self.cls_norms),
@@ -302,6 +332,22 @@ class HARRetinaHead(RetinaHead):
             ``(N, A * num_classes, H_l, W_l)``) and ``bbox_preds`` (L tensors
             ``(N, A * 4, H_l, W_l)``).
         """
+        cls_scores, bbox_preds, _ = self.forward_with_masks(x)
+        return cls_scores, bbox_preds
+
+    def forward_with_masks(
+        self, x: Sequence[Tensor]
+    ) -> Tuple[List[Tensor], List[Tensor], Optional[List[Tensor]]]:
+        """:meth:`forward`, also returning the spatial masks.
+
+        Args:
+            x (Sequence[Tensor]): L FPN levels ``(N, in_channels, H_l, W_l)``.
+
+        Returns:
+            tuple: ``cls_scores``, ``bbox_preds`` as :meth:`forward`, and
+            the L spatial masks ``(N, 1, H_l, W_l)`` (None without spatial
+            attention).
+        """
         x = list(x)
         if len(x) != self.num_levels:
             raise ValueError(
@@ -315,6 +361,7 @@ class HARRetinaHead(RetinaHead):
         cls_feats = self._tower(x, self.cls_convs, self.cls_norms)
         reg_feats = self._tower(x, self.reg_convs, self.reg_norms)
 
+        masks = None
         if self.spatial_attention is not None:
             masks = [self.spatial_attention(f) for f in x]
             cls_feats = [f * m for f, m in zip(cls_feats, masks)]
@@ -339,7 +386,60 @@ class HARRetinaHead(RetinaHead):
 
         cls_scores = [self.retina_cls(f) for f in cls_feats]
         bbox_preds = [self.retina_reg(f) for f in reg_feats]
-        return cls_scores, bbox_preds
+        return cls_scores, bbox_preds, masks
+
+    def loss(self, x: Tuple[Tensor], batch_data_samples) -> dict:
+        """RetinaHead's losses, plus ``loss_sa`` with
+        ``spatial_attention_loss`` set.
+
+        Args:
+            x (tuple[Tensor]): L FPN levels ``(N, in_channels, H_l, W_l)``.
+            batch_data_samples (list[DetDataSample]): With ``gt_instances``.
+
+        Returns:
+            dict: Loss components.
+        """
+        if self.sa_loss_weight is None:
+            return super().loss(x, batch_data_samples)
+        cls_scores, bbox_preds, masks = self.forward_with_masks(x)
+        gt_instances, gt_ignore, img_metas = unpack_gt_instances(
+            batch_data_samples)
+        losses = self.loss_by_feat(cls_scores, bbox_preds, gt_instances,
+                                   img_metas, gt_ignore)
+        losses['loss_sa'] = self.spatial_attention_loss(
+            masks, gt_instances, img_metas)
+        return losses
+
+    def spatial_attention_loss(self, masks: List[Tensor],
+                               batch_gt_instances: InstanceList,
+                               batch_img_metas: List[dict]) -> Tensor:
+        """Box-wise objectness loss of the spatial masks.
+
+        Args:
+            masks (list[Tensor]): L masks ``(N, 1, H_l, W_l)`` in (0, 1).
+            batch_gt_instances (list[InstanceData]): ``bboxes`` in input
+                pixels.
+            batch_img_metas (list[dict]): With ``img_shape`` and
+                ``batch_input_shape``.
+
+        Returns:
+            Tensor: Scalar, ``loss_weight`` times the mean over levels of the
+            mean binary cross entropy over valid cells.
+        """
+        boxes = [get_box_tensor(g.bboxes) for g in batch_gt_instances]
+        targets, valids = box_objectness_targets(
+            boxes, [m['img_shape'][:2] for m in batch_img_metas],
+            [tuple(m.shape[-2:]) for m in masks],
+            tuple(batch_img_metas[0]['batch_input_shape']))
+        level_losses = []
+        for mask, target, valid in zip(masks, targets, valids):
+            # BCE on probabilities: the mask is what multiplies the features
+            # (and what visualisation hooks record), so no logit is exposed.
+            prob = mask.clamp(1e-6, 1 - 1e-6)
+            bce = F.binary_cross_entropy(prob, target, reduction='none')
+            level_losses.append((bce * valid).sum() /
+                                valid.sum().clamp(min=1))
+        return self.sa_loss_weight * torch.stack(level_losses).mean()
 
     def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """Run the head on one level (only without cross-level parts).
