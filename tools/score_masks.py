@@ -21,19 +21,13 @@ the Eq. 7 ceiling ``oracle_SF`` (SF if the network predicted the binary
 ground-truth AC exactly).
 """
 import argparse
-import json
-import os
-import os.path as osp
 import sys
 from typing import Optional, Sequence
 
 import mmattn  # noqa: F401  (registers the scorer and its transforms)
-from mmattn.segmentation.mask_scoring import read_id_list, read_tags
-from mmattn.segmentation.mask_scoring.scoring import (MaskScorer,
-                                                      score_proxy_masks,
-                                                      summarize_scores)
-from mmattn.segmentation.score_file import dump_mask_scores
-from mmattn.utils import CheckpointError, load_checkpoint_strict
+from mmattn.segmentation.mask_scoring.folder_scoring import (
+    score_folder, score_output_paths)
+from mmattn.utils import CheckpointError
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
@@ -90,77 +84,21 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 def output_paths(args) -> dict:
     """Every file the run writes: the score file, ``<stem>_summary.json``,
     ``<stem>_hist.png`` and, with ``--gt-dir``, ``<stem>_scatter.png``."""
-    plot_dir = args.plot_dir or osp.dirname(osp.abspath(args.out))
-    stem = osp.splitext(osp.basename(args.out))[0]
-    paths = dict(
-        out=args.out,
-        summary=osp.join(plot_dir, f'{stem}_summary.json'),
-        hist=osp.join(plot_dir, f'{stem}_hist.png'))
-    if args.gt_dir:
-        paths['scatter'] = osp.join(plot_dir, f'{stem}_scatter.png')
-    return paths
+    return score_output_paths(args.out, args.plot_dir, bool(args.gt_dir))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    paths = output_paths(args)
-    # Refuse before any work, not after minutes of scoring.
-    existing = [p for p in paths.values() if osp.exists(p)]
-    if existing and not args.overwrite:
-        raise FileExistsError(
-            f'{", ".join(existing)} already exist(s); refusing to overwrite '
-            'the score file or its summary and plots (pass --overwrite, or '
-            'choose another --out / --plot-dir)')
-    if args.ann_file is not None:
-        ids = list(read_id_list(args.ann_file))
-    else:
-        if not osp.isdir(args.proxy_dir):
-            raise FileNotFoundError(
-                f'proxy folder not found: {args.proxy_dir}')
-        ids = sorted(
-            osp.splitext(f)[0] for f in os.listdir(args.proxy_dir)
-            if f.endswith('.png'))
-        if not ids:
-            raise ValueError(f'{args.proxy_dir}: holds no proxy masks')
-    tags_path = args.cls_labels or osp.join(
-        osp.dirname(osp.abspath(args.proxy_dir)), 'cls_labels.npy')
-    tags = read_tags(tags_path)
-    scorer = None
-    if args.config is not None:
-        if not osp.isfile(args.checkpoint):
-            raise FileNotFoundError(
-                f'scorer checkpoint not found: {args.checkpoint}')
-        scorer = MaskScorer(args.config, None, args.device)
-        # Strict: a checkpoint of another scorer config would leave the
-        # network untrained (P ~ 0.5 for every image) without an error.
-        load_checkpoint_strict(
-            scorer.model, args.checkpoint, config=args.config,
-            advice='Score with the scorer config the checkpoint was trained '
-            'with')
-    results = score_proxy_masks(
-        ids, args.proxy_dir, args.ref_dir, tags, img_dir=args.img_dir,
-        gt_dir=args.gt_dir, scorer=scorer, tags_path=tags_path, b=args.b,
+    summary, _ = score_folder(
+        args.proxy_dir, args.ref_dir, args.out, img_dir=args.img_dir,
+        ann_file=args.ann_file, cls_labels=args.cls_labels,
+        gt_dir=args.gt_dir, scorer_config=args.config,
+        scorer_checkpoint=args.checkpoint, device=args.device,
+        batch_size=args.batch_size, tau=args.tau, b=args.b,
         num_classes=args.num_classes, ignore_index=args.ignore_index,
-        ref_threshold=args.ref_threshold, batch_size=args.batch_size,
-        show_progress=not args.no_progress)
-    scores = {
-        i: {k: r[k] for k in ('AC', 'CD', 'SC', 'P', 'SF')}
-        for i, r in results.items()
-    }
-    meta = dict(
-        tool='tools/score_masks.py', proxy_dir=args.proxy_dir,
-        ref_dir=args.ref_dir, img_dir=args.img_dir, b=args.b,
-        objectness='edge' if args.img_dir else 'none',
-        config=args.config, checkpoint=args.checkpoint)
-    dump_mask_scores(scores, args.out, meta=meta, overwrite=args.overwrite)
-
-    os.makedirs(osp.dirname(paths['summary']), exist_ok=True)
-    hist_path, scatter_path = paths['hist'], paths.get('scatter')
-    summary = summarize_scores(results, args.tau, hist_path, scatter_path)
-    summary.update(score_file=args.out, hist=hist_path,
-                   scatter=scatter_path)
-    with open(paths['summary'], 'w') as f:
-        json.dump(summary, f, indent=1)
+        ref_threshold=args.ref_threshold, plot_dir=args.plot_dir,
+        overwrite=args.overwrite, show_progress=not args.no_progress)
+    hist_path, scatter_path = summary['hist'], summary['scatter']
     n = summary['num_images']
     print(f'\nscored {n} images -> {args.out}')
     print(f'pass tau={args.tau}: SC {summary["pass_SC"]}/{n}' +

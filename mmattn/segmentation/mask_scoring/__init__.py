@@ -10,6 +10,8 @@ from .coarse_scores import (PAPER_OBJECTNESS_WEIGHT, accuracy_score,
                             paper_fmeasure)
 from .data_preprocessor import MaskScoringDataPreprocessor
 from .dataset import MaskScoringDataset
+from .folder_scoring import (build_strict_scorer, score_folder,
+                             score_output_paths)
 from .mask_io import (check_same_size, find_file, load_scoring_inputs,
                       read_id_list, read_image, read_label_map,
                       read_reference, read_tags)
@@ -34,5 +36,6 @@ __all__ = [
     'pearson_correlation',
     'spearman_correlation', 'SynthesisConfig', 'synthesize_scoring_set',
     'MaskScorer', 'score_proxy_masks', 'summarize_scores', 'LoadBinaryMask',
-    'PackMaskScoringInputs', 'build_inference_inputs'
+    'PackMaskScoringInputs', 'build_inference_inputs', 'build_strict_scorer',
+    'score_folder', 'score_output_paths'
 ]
