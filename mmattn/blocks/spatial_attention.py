@@ -45,8 +45,12 @@ class SpatialAttention(BaseModule):
         act_cfg (dict): Activation of the hidden convs. Defaults to ReLU.
         mask_init (float): Value of the mask where the mask logit is zero
             at initialisation: the mask conv's bias starts at
-            ``log(mask_init / (1 - mask_init))``. Defaults to 0.5, the middle
-            of the sigmoid, where its gradient is largest.
+            ``log(mask_init / (1 - mask_init))``. Defaults to 0.9: the mask
+            multiplies the features *and* the gradient that reaches the
+            layers below it, so a start at 0.5 halves their learning signal
+            (the paper's Sec. III-D remark that attention slows convergence;
+            measured in docs/benchmarks_harnet.md); near 1 the head starts
+            close to its attention-free twin.
         mask_conv_gain (float): The mask conv's weights start as
             ``Normal(0, gain^2 / fan_in)`` (then centred), which sets the
             spread of the mask logit at init. Defaults to 1.0.
@@ -87,7 +91,7 @@ class SpatialAttention(BaseModule):
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: Optional[dict] = None,
                  act_cfg: dict = dict(type='ReLU'),
-                 mask_init: float = 0.5,
+                 mask_init: float = 0.9,
                  mask_conv_gain: float = 1.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)

@@ -72,10 +72,12 @@ def test_spatial_mask_logit_spread_after_init_weights(config):
         logit = _mask_logit(sa, x)
     # Order 0.1 to 1 (the dead init gave about 3e-6).
     assert 0.1 <= logit.std().item() <= 3.0
-    # Centred on logit(mask_init) = 0 for the default 0.5.
-    assert abs(logit.mean().item()) < 1.0
+    # Around logit(mask_init), 2.2 for the default 0.9 (measured 2.2-3.2:
+    # the centred mask conv removes most, not all, of the random offset).
+    assert logit.mean().item() == pytest.approx(
+        math.log(sa.mask_init / (1 - sa.mask_init)), abs=1.2)
     mask = sa(x)
-    assert mask.max() - mask.min() > 0.2
+    assert mask.max() - mask.min() > 0.1
 
 
 def test_mask_init_and_gain_set_the_logit_distribution():
@@ -196,12 +198,16 @@ def test_mask_learns_to_attend_to_the_predictive_region():
     to lower the whole mask (77 % of the cells want 0), which says nothing
     about the init. Note that Adam also rescues the dead Normal(0.01) init
     here (its updates do not scale with the tiny gradients); the tests
-    above are the ones that catch that init.
+    above are the ones that catch that init. The mask starts at 0.5: from
+    the default 0.9 this toy, where 77 % of the cells want 0, drives the
+    whole map into the sigmoid's flat tail within a few steps (measured at
+    lr 1e-2, 3e-3 and 1e-3); the detection heads do not (their masks range
+    over 0.56-0.98 after training, docs/benchmarks_harnet.md).
     """
     torch.manual_seed(0)
     channels, size = 8, 16
     sa = SpatialAttention(in_channels=channels, channels=8,
-                          dilations=(1, 2, 1))
+                          dilations=(1, 2, 1), mask_init=0.5)
     sa.init_weights()
     proj = torch.randn(channels)
     proj[0] = 0.0
