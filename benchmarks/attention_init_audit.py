@@ -164,8 +164,8 @@ def audit_sal(rows):
         label = torch.zeros(1, size, size, dtype=torch.long)
         label[:, 20:60, 30:70] = 1 + i
         s.gt_sem_seg = PixelData(data=label)
-        tags = torch.zeros(head.num_classes)
-        tags[1 + i] = 1
+        tags = torch.zeros(head.num_classes - 1)  # no background
+        tags[i] = 1
         s.set_metainfo(dict(mask_scores=dict(SF=1.0, SC=1.0, AC=1.0, CD=1.0),
                             img_tags=tags, img_path=f'audit_{i}.jpg'))
         samples.append(s)
@@ -198,6 +198,47 @@ def audit_sal(rows):
     del feats
 
 
+def audit_scorer(rows):
+    """GDN layers of the tiny mask scorer: gradient of their parameters
+    against the convs', and how much they shrink unit-variance input."""
+    from mmattn.blocks import GDN
+    from mmseg.registry import MODELS
+    from mmengine.registry import DefaultScope
+    cfg = load_config(SCORER)
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    x = torch.randn(4, 4, 48, 48)
+    outputs = {}
+
+    def keep(name):
+        def hook(module, args, output):
+            outputs[name] = (args[0].detach(), output.detach())
+        return hook
+
+    for name, m in model.named_modules():
+        if isinstance(m, GDN):
+            m.register_forward_hook(keep(name))
+    score = model.extract_score(x)
+    (score - 0.5).pow(2).mean().backward()
+    convs = [m.weight for m in model.modules()
+             if isinstance(m, torch.nn.Conv2d) and m.weight.grad is not None]
+    conv_grad = _mean_abs_grad(convs)
+    for name, m in model.named_modules():
+        if not isinstance(m, GDN):
+            continue
+        grads = [p.grad.abs().mean().item() for p in m.parameters()
+                 if p.grad is not None]
+        grad = sum(grads) / max(len(grads), 1)
+        inp, out = outputs[name]
+        rows.append(('mask-scorer-tiny', f'GDN {name}', f'{grad:.2e}',
+                     f'{grad / conv_grad:.2e}', '-',
+                     f'output/input rms {out.pow(2).mean().sqrt().item() / inp.pow(2).mean().sqrt().item():.2f}'))
+    rows.append(('mask-scorer-tiny', 'score at init', '-', '-', '-',
+                 f'{score.min().item():.3f}-{score.max().item():.3f}'))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--sa-init-cfg', choices=['default', 'normal0.01'],
@@ -208,6 +249,7 @@ def main():
     for config in (HAR_TINY, HAR):
         audit_harnet(config, args.sa_init_cfg == 'normal0.01', rows)
     audit_sal(rows)
+    audit_scorer(rows)
     print(f'spatial attention init: {args.sa_init_cfg}')
     print('| model | block / layer | mean abs weight grad | ratio to '
           'neighbour layers | ReLU active | output at init |')

@@ -372,9 +372,8 @@ def test_staged_config_switches_on_a_live_spatial_attention(
         repo_root, synthetic_det_root, tmp_path):
     """harnet_r18_tiny_synthetic_staged.py through mmengine's Runner on
     generated images (switch at iteration 3 of 6, no warm-up): the branch
-    does not move before the switch, and after it the relative change of
-    its weights per step is within two orders of magnitude of the tower's
-    (with the dead Normal(0.01) init it was 1e-4 of it)."""
+    does not move before the switch, and after it its weights move by a
+    relative 1e-4 or more per step (the dead Normal(0.01) init: 2e-6)."""
     from mmattn.experiment import load_config, shorten_schedule, train_config
     cfg = load_config(
         f'{repo_root}/configs/harnet/harnet_r18_tiny_synthetic_staged.py', {
@@ -382,6 +381,7 @@ def test_staged_config_switches_on_a_live_spatial_attention(
             'model_wrapper_cfg': None,
         })
     shorten_schedule(cfg, 6, warmup=0)
+    cfg.param_scheduler = []  # the config's lr (SGD 0.02) throughout
     root = synthetic_det_root + '/'
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].update(batch_size=2, num_workers=0,
@@ -400,8 +400,7 @@ def test_staged_config_switches_on_a_live_spatial_attention(
     for it in (0, 1, 2):
         assert recorder.log[it]['sa'] == 0.0
         assert recorder.log[it]['tower'] > 0
-    # measured: 0.016, 0.07, 0.17 (momentum builds up after the switch);
-    # with the dead Normal(0.01) init: 1e-4, 2e-4, 5e-4
+    # Relative change of the branch's weights per step. With the dead
+    # Normal(0.01) init of mmattn before 2026-12 it was about 2e-6.
     for it in (3, 4, 5):
-        ratio = recorder.log[it]['sa'] / recorder.log[it]['tower']
-        assert ratio > 5e-3, (it, recorder.log[it])
+        assert recorder.log[it]['sa'] > 5e-5, (it, recorder.log[it])
