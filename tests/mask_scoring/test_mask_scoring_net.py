@@ -1,5 +1,7 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """MaskScoringNet (SAL Table I, Eq. 6) and its data preprocessor."""
+import os.path as osp
+
 import pytest
 import torch
 from mmengine.structures import BaseDataElement
@@ -239,3 +241,23 @@ def test_avgmax_benchmark_config():
     assert (model.layers[0][0].out_channels, model.fc1.in_features,
             model.fc1.out_features) == (16, 64, 32)
     assert model(torch.randn(2, 4, 48, 48), mode='tensor').shape == (2, )
+
+
+def test_mask_scorer_refuses_a_checkpoint_of_another_config(tmp_path):
+    """The Python API behind tools/score_masks.py: a scorer whose config does
+    not fit its checkpoint would score every mask about 0.5."""
+    from mmengine.runner import save_checkpoint
+
+    from mmattn.segmentation.mask_scoring.scoring import MaskScorer
+    from mmattn.utils import CheckpointMismatchError
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    tiny = osp.join(root, 'configs', 'mask_scoring',
+                    'mask-scorer-tiny_1xb16-20e_synthetic-48x48.py')
+    full = osp.join(root, 'configs', 'mask_scoring',
+                    'mask-scorer_1xb8-50e_voc12aug-432x432.py')
+    scorer = MaskScorer(tiny)
+    path = str(tmp_path / 'tiny.pth')
+    save_checkpoint({'state_dict': scorer.model.state_dict()}, path)
+    MaskScorer(tiny, checkpoint=path)  # fits
+    with pytest.raises(CheckpointMismatchError, match='shape mismatch'):
+        MaskScorer(full, checkpoint=path)

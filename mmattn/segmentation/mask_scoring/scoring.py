@@ -21,7 +21,6 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
 from .coarse_scores import (PAPER_OBJECTNESS_WEIGHT, accuracy_score,
@@ -69,7 +68,14 @@ class MaskScorer:
             if not osp.isfile(checkpoint):
                 raise FileNotFoundError(
                     f'scorer checkpoint not found: {checkpoint}')
-            load_checkpoint(self.model, checkpoint, map_location='cpu')
+            # A scorer that does not fit its checkpoint would score every
+            # mask about 0.5 (an untrained network): refuse, naming keys.
+            from mmattn.utils.strict_loading import load_checkpoint_strict
+            load_checkpoint_strict(
+                self.model, checkpoint,
+                config=getattr(cfg, 'filename', None) or str(config),
+                advice='Score with the scorer config the checkpoint was '
+                'trained with.')
         self.model.to(device).eval()
         pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get(
             'pipeline', [])
