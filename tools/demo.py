@@ -320,6 +320,7 @@ def score_proxies(seg_root: str, out_path: str, tau: float) -> dict:
     os.makedirs(osp.dirname(out_path), exist_ok=True)
     dump_mask_scores(
         scores, out_path, overwrite=True,
+        proxy_dir=osp.join(seg_root, 'SegmentationClassProxy'),
         meta=dict(tool='tools/demo.py', objectness='edge', scorer=None,
                   note='coarse scores only (no scoring network)'))
     summary = summarize_scores(results, tau)

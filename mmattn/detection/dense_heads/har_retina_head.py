@@ -95,7 +95,12 @@ class HARRetinaHead(RetinaHead):
         anchor_generator (dict): As in RetinaHead; the number of its strides
             is the number of levels the cross-level parts are built for.
         init_cfg (dict or list[dict]): As in RetinaHead: Normal(0.01) convs,
-            cls bias prior 0.01.
+            cls bias prior 0.01. It reaches the tower convs with and without
+            CLGN alike (both towers live in torch ``ModuleList``s, as
+            RetinaHead's), so HAR-Net and its RetinaNet twin start from the
+            same tower; the extra conv keeps ``ConvModule``'s Kaiming init
+            and the attention blocks apply their own (see
+            :class:`~mmattn.blocks.SpatialAttention`).
         **kwargs: Everything else of :class:`RetinaHead` / ``AnchorHead``.
 
     Shapes:
