@@ -394,21 +394,25 @@ class _Pipeline:
                 self.stages.stage_dir('scoring_set'), has_val).dump(
                     config_path)
         self.sync(None)
-        self.train_fn(config_path, stage_dir, resume,
+        # The Runner's own work dir: it writes its copy of the config
+        # there (with its resume settings), never over ours.
+        train_dir = osp.join(stage_dir, 'train')
+        self.train_fn(config_path, train_dir, resume,
                       self._experiment_name('scorer'))
         checkpoint = None
         if self.rank == 0:
-            best = sorted(glob.glob(osp.join(stage_dir, 'best_*.pth')))
+            best = sorted(glob.glob(osp.join(train_dir, 'best_*.pth')))
             if len(best) == 1:
                 checkpoint, chosen = best[0], 'best validation Pearson'
             else:
-                checkpoint, chosen = _last_checkpoint(stage_dir), 'last'
+                checkpoint, chosen = _last_checkpoint(train_dir), 'last'
             self.log(f'[sal_pipeline] scorer checkpoint ({chosen}): '
                      f'{checkpoint}')
         checkpoint = self.sync(checkpoint)
         rel = osp.relpath(checkpoint, stage_dir)
-        return dict(outputs=['scorer_config.py', rel], config=config_path,
-                    checkpoint=checkpoint,
+        # Paths relative to the stage folder: the work dir may move.
+        return dict(outputs=['scorer_config.py', rel],
+                    config='scorer_config.py', checkpoint=rel,
                     validated=has_val)
 
     def _scorer(self) -> dict:
@@ -416,7 +420,12 @@ class _Pipeline:
             return dict(config=osp.abspath(self.args.scorer_config),
                         checkpoint=osp.abspath(self.args.scorer_checkpoint))
         result = self.stages.results['scorer']
-        return dict(config=result['config'], checkpoint=result['checkpoint'])
+        return dict(config=self._path('scorer', result['config']),
+                    checkpoint=self._path('scorer', result['checkpoint']))
+
+    def _path(self, stage: str, relative: str) -> str:
+        """A stage's output, from its path relative to the stage folder."""
+        return osp.join(self.stages.stage_dir(stage), relative)
 
     def stage_fine(self, stage_dir: str, resume: bool) -> dict:
         scorer = self._scorer()
@@ -426,7 +435,7 @@ class _Pipeline:
             self._score(stage_dir, 'val_scores', 'val', scorer)
             outputs.append('val_scores_results.json')
         return dict(outputs=outputs, score_file='mask_scores.json',
-                    mean=summary['mean'], **scorer)
+                    mean=summary['mean'])
 
     def _score_file(self) -> str:
         result = self.stages.results[self.score_stage]
@@ -545,17 +554,19 @@ class _Pipeline:
         if self.rank == 0:
             self._sal_config(self.stages.results['tau']).dump(config_path)
         self.sync(None)
-        self.train_fn(config_path, stage_dir, resume,
+        train_dir = osp.join(stage_dir, 'train')
+        self.train_fn(config_path, train_dir, resume,
                       self._experiment_name('sal'))
         checkpoint = self.sync(
-            _last_checkpoint(stage_dir) if self.rank == 0 else None)
-        return dict(outputs=['sal_config.py',
-                             osp.relpath(checkpoint, stage_dir)],
-                    config=config_path, checkpoint=checkpoint)
+            _last_checkpoint(train_dir) if self.rank == 0 else None)
+        rel = osp.relpath(checkpoint, stage_dir)
+        return dict(outputs=['sal_config.py', rel], config='sal_config.py',
+                    checkpoint=rel)
 
     def stage_eval(self, stage_dir: str, resume: bool) -> dict:
         sal = self.stages.results['sal']
-        metrics = self.test_fn(sal['config'], sal['checkpoint'], stage_dir,
+        metrics = self.test_fn(self._path('sal', sal['config']),
+                               self._path('sal', sal['checkpoint']), stage_dir,
                                self._experiment_name('eval'))
         metrics = {k: float(v) for k, v in (metrics or {}).items()}
         if self.rank == 0:
@@ -599,9 +610,9 @@ class _Pipeline:
             examples=osp.join(stage_dir, 'examples.png'),
             score_file=self._score_file())
         if 'sal' in self.stages.results:
-            files.update(sal_config=self.stages.results['sal']['config'],
-                         sal_checkpoint=self.stages.results['sal'][
-                             'checkpoint'])
+            sal = self.stages.results['sal']
+            files.update(sal_config=self._path('sal', sal['config']),
+                         sal_checkpoint=self._path('sal', sal['checkpoint']))
         summary = dict(
             data_root=inputs.data_root, work_dir=self.work_dir,
             stages={

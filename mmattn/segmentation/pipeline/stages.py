@@ -197,6 +197,21 @@ def _outputs_intact(stage_dir: str, outputs: Dict[str, dict]) -> bool:
     return True
 
 
+def _why_changed(record: dict, key: str, parts: dict) -> str:
+    """Why a finished stage runs again, for its start line."""
+    if record.get('key') == key:
+        return 'an output was deleted or changed'
+    old = record.get('parts') or {}
+    changed = sorted(
+        u for u, digest in parts['upstream'].items()
+        if old.get('upstream', {}).get(u) != digest)
+    if old.get('data') != parts['data']:
+        return 'its settings or input files changed'
+    if changed:
+        return f'new output of {", ".join(changed)}'
+    return 'its inputs changed'
+
+
 class StageRunner:
     """Runs stages in ``work_dir``, skipping those that are up to date.
 
@@ -241,7 +256,8 @@ class StageRunner:
         self.status[name] = dict(status='not needed', reason=reason,
                                  seconds=0.0)
 
-    def _decide(self, name: str, key: str, resumable: bool) -> dict:
+    def _decide(self, name: str, key: str, parts: dict,
+                resumable: bool) -> dict:
         """Rank 0: skip, resume or (re)run, and clear the folder for a
         rerun."""
         stage_dir = self.stage_dir(name)
@@ -266,8 +282,7 @@ class StageRunner:
                             why='the previous run stopped mid-stage')
             why = 'the previous run stopped mid-stage'
         else:
-            why = 'inputs or settings changed' if record.get('key') != key \
-                else 'an output was deleted or changed'
+            why = _why_changed(record, key, parts)
             written = set(record.get('files', [])) | {STAGE_RECORD}
             extra = [f for f in _list_files(stage_dir) if f not in written]
             if extra:
@@ -305,14 +320,15 @@ class StageRunner:
         Returns:
             dict: The stage's result (from this run or its record).
         """
+        upstream_digests = {u: self.digests[u] for u in upstream}
+        data_digest = settings_digest(dict(stage=name, data=key_data))
         key = settings_digest(
-            dict(stage=name, data=key_data,
-                 upstream={u: self.digests[u]
-                           for u in upstream}))
+            dict(data=data_digest, upstream=upstream_digests))
+        parts = dict(data=data_digest, upstream=upstream_digests)
         stage_dir = self.stage_dir(name)
         decision = None
         if self.rank == 0:
-            decision = self._decide(name, key, resumable)
+            decision = self._decide(name, key, parts, resumable)
         decision = self.sync(decision)
         if decision['action'] == 'skip':
             record = decision['record']
@@ -333,7 +349,8 @@ class StageRunner:
             _write_record(
                 stage_dir,
                 dict(format=_RECORD_FORMAT, stage=name, status='running',
-                     key=key, started=time.strftime('%Y-%m-%d %H:%M:%S')))
+                     key=key, parts=parts,
+                     started=time.strftime('%Y-%m-%d %H:%M:%S')))
             why = f' ({decision["why"]})' if decision.get('why') else ''
             verb = 'resuming' if resume else 'started'
             self._line(name, f'{verb}{why}' +
@@ -345,7 +362,7 @@ class StageRunner:
         self.sync(None)
         record = None
         if self.rank == 0:
-            record = self._finish(name, stage_dir, key, result,
+            record = self._finish(name, stage_dir, key, parts, result,
                                   time.time() - start)
             self._line(name, f'done in {record["seconds"]:.1f} s')
         record = self.sync(record)
@@ -354,8 +371,8 @@ class StageRunner:
         self.status[name] = dict(status='ran', seconds=record['seconds'])
         return record['result']
 
-    def _finish(self, name: str, stage_dir: str, key: str, result: dict,
-                seconds: float) -> dict:
+    def _finish(self, name: str, stage_dir: str, key: str, parts: dict,
+                result: dict, seconds: float) -> dict:
         if not isinstance(result, dict) or 'outputs' not in result:
             raise TypeError(f'stage {name} returned no outputs list')
         outputs = {}
@@ -372,7 +389,7 @@ class StageRunner:
              for rel, o in sorted(outputs.items())})
         record = dict(
             format=_RECORD_FORMAT, stage=name, status='done', key=key,
-            finished=time.strftime('%Y-%m-%d %H:%M:%S'),
+            parts=parts, finished=time.strftime('%Y-%m-%d %H:%M:%S'),
             seconds=round(seconds, 3), outputs=outputs, digest=digest,
             files=[f for f in _list_files(stage_dir) if f != STAGE_RECORD],
             result=result)
