@@ -25,7 +25,9 @@ See docs/sal_walkthrough.md. Errors (bad input, a scorer checkpoint of
 another config, a work dir with files the pipeline did not write) print
 ``sal_pipeline.py: error: ...`` and exit with status 1.
 """
+import contextlib
 import importlib.util
+import os
 import os.path as osp
 import sys
 
@@ -80,6 +82,22 @@ def make_sync():
     return sync
 
 
+@contextlib.contextmanager
+def no_dist_test_left():
+    """mmengine collects distributed results through ``.dist_test/`` in
+    the current folder and leaves that folder behind; the pipeline writes
+    nothing outside its work dir, so it removes the folder again when it
+    was not there before and is empty."""
+    existed = osp.exists('.dist_test')
+    try:
+        yield
+    finally:
+        rank, _ = get_dist_info()
+        if not existed and rank == 0 and osp.isdir('.dist_test'):
+            with contextlib.suppress(OSError):
+                os.rmdir('.dist_test')  # only when empty
+
+
 def make_train_fn(launcher: str):
     train_tool = load_tool('train')
 
@@ -88,7 +106,8 @@ def make_train_fn(launcher: str):
                 '--cfg-options', f'experiment_name={experiment_name}']
         if resume:
             argv += ['--resume', '--resume-fallback']
-        train_tool.run(train_tool.parse_args(argv))
+        with no_dist_test_left():
+            train_tool.run(train_tool.parse_args(argv))
 
     return train_fn
 
@@ -101,7 +120,8 @@ def make_test_fn(launcher: str):
                 launcher, '--cfg-options',
                 f'experiment_name={experiment_name}']
         try:
-            return test_tool.run(test_tool.parse_args(argv))
+            with no_dist_test_left():
+                return test_tool.run(test_tool.parse_args(argv))
         except test_tool.ToolError as err:
             raise PipelineError(f'eval: {err}') from err
 

@@ -12,6 +12,7 @@ import os
 import os.path as osp
 import re
 import shutil
+import socket
 
 import numpy as np
 import pytest
@@ -320,3 +321,35 @@ def test_work_dir_with_foreign_files_is_refused(data_root, sal_config,
                             '(notes.txt)')
     assert sorted(os.listdir(work)) == ['notes.txt']
     assert (work / 'notes.txt').read_text() == 'mine'
+
+
+def test_runs_under_torchrun_with_two_processes(data_root, sal_config,
+                                                tmp_path, run_tool):
+    """As tools/dist_train.sh starts tools/train.py: rank 0 runs the
+    scoring stages while rank 1 waits, both train (gloo on CPUs), and only
+    rank 0 prints and writes; nothing lands outside the work dir (not even
+    mmengine's .dist_test collection folder)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    work = tmp_path / 'work'
+    result = run_tool(
+        ['-m', 'torch.distributed.run', '--nproc_per_node', '2',
+         '--master_addr', '127.0.0.1', '--master_port', str(port),
+         osp.join(ROOT, 'tools', 'sal_pipeline.py')] +
+        base_args(data_root, work, sal_config, '--launcher', 'pytorch'),
+        cwd=str(tmp_path), env={'CUDA_VISIBLE_DEVICES': ''})
+    lines = stage_lines(result.stdout)
+    for name in STAGES:  # once each: rank 1 prints no progress line
+        assert len(lines[name]) == 2 and lines[name][0].startswith(
+            'started'), (name, lines[name])
+    assert sorted(os.listdir(tmp_path)) == ['work']
+    for stage in ('scorer', 'sal'):
+        logs = glob.glob(str(work / stage / 'train' / '*' / '*.log'))
+        assert len(logs) == 1
+        text = open(logs[0]).read()
+        assert 'Distributed training: True' in text
+        assert "type='CPUDistributedDataParallel'" in text
+    assert osp.isfile(work / 'sal' / 'train' / 'iter_2.pth')
+    metrics = json.loads((work / 'eval' / 'metrics.json').read_text())
+    assert 0 <= metrics['mIoU'] <= 100
