@@ -5,6 +5,8 @@ Each block is a small ``nn.Module`` with no dependency on a detector or a
 segmentor, registered in mmengine's root ``MODELS`` registry so that both
 mmdet-scoped and mmseg-scoped configs can build it by name.
 """
+# -- the interface the incremental-training hook toggles --
+from .bypass import Bypassable, BypassMixin, is_bypassable
 # -- HAR-Net blocks (detection half uses them) --
 from .aligned_attention import AlignedAttention
 from .cross_level_group_norm import CrossLevelGroupNorm
@@ -17,7 +19,7 @@ from .spatial_attention import SpatialAttention
 from .gdn import GDN
 
 __all__ = [
-    'AlignedAttention', 'CrossLevelGroupNorm', 'CrossLevelSE',
+    'Bypassable', 'BypassMixin', 'is_bypassable', 'AlignedAttention', 'CrossLevelGroupNorm', 'CrossLevelSE',
     'SpatialAttention', 'TorchDeformConv2dPack',
     'TorchModulatedDeformConv2dPack', 'deform_conv2d_torch', 'GDN'
 ]

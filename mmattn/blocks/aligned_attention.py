@@ -11,6 +11,8 @@ from torch import Tensor, nn
 
 from mmattn.utils.validation import check_positive_int, is_positive_int
 
+from .bypass import BypassMixin
+
 from .deform_conv import (TorchDeformConv2dPack,  # noqa: F401  registers
                           TorchModulatedDeformConv2dPack)  # 'DCN(v2)Torch'
 
@@ -24,7 +26,7 @@ _DEFORM_LAYERS = {
 
 
 @MODELS.register_module()
-class AlignedAttention(BaseModule):
+class AlignedAttention(BypassMixin, BaseModule):
     """Residual 1x1 -> 3x3 deformable -> 1x1 block applied to a backbone map.
 
     HAR-Net (Sec. III-C, Fig. 4) inserts this block after C4 and C5 so that
@@ -159,5 +161,7 @@ class AlignedAttention(BaseModule):
         Returns:
             Tensor: ``(N, in_channels, H, W)``.
         """
+        if self.bypass:  # x + branch(x) without the branch
+            return self.out_act(x.clone())
         out = self.restore(self.deform(self.reduce(x)))
         return self.out_act(x + out)

@@ -9,11 +9,13 @@ from torch import Tensor, nn
 
 from mmattn.utils.validation import check_positive_int
 
+from .bypass import BypassMixin
+
 _POOLINGS = ('max', 'avg')
 
 
 @MODELS.register_module()
-class CrossLevelSE(BaseModule):
+class CrossLevelSE(BypassMixin, BaseModule):
     """One channel-attention vector for all pyramid levels.
 
     Each level is squeezed by global pooling into a ``C``-vector (the paper
@@ -25,7 +27,8 @@ class CrossLevelSE(BaseModule):
     instance is used per level).
 
     The number of levels is fixed at build time because it sets the width of
-    the first FC layer.
+    the first FC layer. With ``bypass = True`` (:mod:`mmattn.blocks.bypass`)
+    the weights are all ones and no layer runs.
 
     Args:
         channels (int): Channels C of every level.
@@ -100,6 +103,8 @@ class CrossLevelSE(BaseModule):
             Tensor: ``(N, C, 1, 1)`` weights in ``(0, 1)``.
         """
         squeezed = self.squeeze(feats)
+        if self.bypass:
+            return squeezed.new_ones(squeezed.shape[0], self.channels, 1, 1)
         weights = self.fc_expand(self.relu(self.fc_reduce(squeezed)))
         return weights.sigmoid()[:, :, None, None]
 

@@ -12,9 +12,11 @@ from torch import Tensor
 
 from mmattn.utils.validation import check_dilations, check_positive_int
 
+from .bypass import BypassMixin
+
 
 @MODELS.register_module()
-class SpatialAttention(BaseModule):
+class SpatialAttention(BypassMixin, BaseModule):
     """Soft spatial mask from a stack of dilated 3x3 convolutions.
 
     HAR-Net (Sec. III-A, Fig. 2, Eq. 1) stacks dilated convolutions whose
@@ -24,6 +26,9 @@ class SpatialAttention(BaseModule):
     ``channels`` outputs and a ReLU; the last one outputs a single channel
     that a sigmoid turns into the mask ``A^s(i, j)`` that multiplies the
     features.
+
+    With ``bypass = True`` (:mod:`mmattn.blocks.bypass`) the mask is all
+    ones and no conv runs.
 
     The module handles one pyramid level per call; a detection head calls
     the same instance on every level, which shares its weights across
@@ -171,8 +176,11 @@ class SpatialAttention(BaseModule):
             x (Tensor): Features of shape ``(N, in_channels, H, W)``.
 
         Returns:
-            Tensor: Mask of shape ``(N, 1, H, W)`` in ``(0, 1)``.
+            Tensor: Mask of shape ``(N, 1, H, W)`` in ``(0, 1)`` (all ones
+            while ``bypass`` is set).
         """
+        if self.bypass:
+            return x.new_ones(x.shape[0], 1, *x.shape[2:])
         for conv in self.convs:
             x = conv(x)
         return x.sigmoid()

@@ -404,3 +404,60 @@ def test_staged_config_switches_on_a_live_spatial_attention(
     # Normal(0.01) init of mmattn before 2026-12 it was about 2e-6.
     for it in (3, 4, 5):
         assert recorder.log[it]['sa'] > 5e-5, (it, recorder.log[it])
+
+
+class _ForeignGate(nn.Module):
+    """A gate from another package: no mmattn base class, only the
+    ``bypass`` flag of mmattn.blocks.bypass."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.bypass = False
+        self.fc = nn.Conv2d(channels, 1, 1)
+        self.calls = 0
+
+    def forward(self, x):
+        if self.bypass:
+            return x.new_ones(x.shape[0], 1, *x.shape[2:])
+        self.calls += 1
+        return self.fc(x).sigmoid()
+
+
+class _ForeignNet(_ToyAttentionNet):
+
+    def __init__(self):
+        super().__init__()
+        self.spatial_attention = _ForeignGate(8)
+
+
+def test_any_block_with_the_bypass_flag_is_postponed(tmp_path):
+    """The hook only toggles ``bypass``: a block it has never heard of is
+    taken out in stage 1, trained in stage 2, and left on after training."""
+    hook = dict(type='StagedAttentionHook', switch_iter=2)
+    runner, rec = _runner(tmp_path / 'foreign', 4, hook)
+    runner.model = _ForeignNet()
+    runner.train()
+    gate = runner.model.spatial_attention
+    # 2 stage-2 iterations called the gate; stage 1 never did
+    assert gate.calls == 2
+    assert gate.bypass is False
+    assert runner.model.cls_channel_attention.bypass is False
+    for it in range(4):
+        assert rec.log[it]['grad_on']['spatial_attention.fc.weight'] is (
+            it >= 2)
+
+
+def test_bypassed_blocks_leave_the_features_unchanged():
+    from mmattn.blocks import AlignedAttention, is_bypassable
+    x = torch.randn(2, 8, 5, 7)
+    sa = SpatialAttention(in_channels=8, channels=4, dilations=(1, 2, 1))
+    se = CrossLevelSE(channels=8, num_levels=2, reduced_channels=4)
+    aa = AlignedAttention(in_channels=8, mid_channels=8, deform_groups=1,
+                          norm_cfg=dict(type='GN', num_groups=4),
+                          deform_impl='torch')
+    for block in (sa, se, aa):
+        assert is_bypassable(block) and block.bypass is False
+        block.bypass = True
+    assert torch.equal(sa(x), torch.ones(2, 1, 5, 7))
+    assert torch.equal(se([x, x[..., :3, :3]]), torch.ones(2, 8, 1, 1))
+    assert torch.equal(aa(x), F.relu(x))

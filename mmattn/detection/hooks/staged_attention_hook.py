@@ -8,14 +8,17 @@ more iterative learning". :class:`StagedAttentionHook` trains in two stages:
 - Stage 1 (before ``switch_iter`` / ``switch_epoch``): the attention
   parameters (selected by name patterns) have ``requires_grad=False``, and,
   with ``stage1='bypass'`` (the default), the attention modules are also taken
-  out of the forward pass: a gate (``SpatialAttention``, ``CrossLevelSE``)
-  returns ones, so it multiplies by 1; a residual block
+  out of the forward pass through their ``bypass`` flag
+  (:mod:`mmattn.blocks.bypass`): a gate (``SpatialAttention``,
+  ``CrossLevelSE``) returns ones, so it multiplies by 1; a residual block
   (``AlignedAttention``) returns its input. That is the paper's "add the
-  modules later". ``stage1='freeze'`` only freezes: the modules then keep
-  running with their initial weights (a spatial mask near 0.5 everywhere, a
-  channel gate near sigmoid of a small random projection), so the main
+  modules later". The hook only toggles the flag, so any block that
+  implements the interface can be postponed. ``stage1='freeze'`` only freezes: the modules then keep
+  running with their initial weights (a spatial mask around its
+  ``mask_init``, a channel gate near sigmoid of a small random projection),
+  so the main
   network is trained under a fixed, untrained attention.
-- Stage 2: the hooks that bypass are removed and every selected parameter
+- Stage 2: the bypass flags are cleared and every selected parameter
   gets back the ``requires_grad`` it had when the model was built.
 
 Why frozen parameters do not move: a parameter with ``requires_grad=False``
@@ -36,32 +39,20 @@ without gradients, so use ``model_wrapper_cfg=dict(
 type='MMDistributedDataParallel', find_unused_parameters=True)``.
 """
 import re
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
-import torch
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import IterBasedTrainLoop
 from torch import nn
 
+from mmattn.blocks.bypass import is_bypassable
+
 DEFAULT_ATTENTION_PATTERNS = ('spatial_attention', 'channel_attention')
 
-# Class names of mmattn's attention blocks and how stage 1 bypasses them.
-_GATE_TYPES = ('SpatialAttention', 'CrossLevelSE')
-_RESIDUAL_TYPES = ('AlignedAttention', )
 _STAGE1_MODES = ('bypass', 'freeze')
 _STAGE1_VERBS = dict(bypass='bypassed and frozen', freeze='frozen')
-
-
-def _gate_bypass(module: nn.Module, args: tuple, output):
-    # A multiplicative gate of all ones leaves the features unchanged.
-    return torch.ones_like(output)
-
-
-def _residual_bypass(module: nn.Module, args: tuple, output):
-    # x + branch(x) without the branch; clone as out_act may be in place.
-    return module.out_act(args[0].clone())
 
 
 def _check_switch_point(name: str, value) -> None:
@@ -140,7 +131,6 @@ class StagedAttentionHook(Hook):
         self.attention_params: Dict[str, nn.Parameter] = {}
         self._built_requires_grad: Dict[str, bool] = {}
         self._bypass_modules: Dict[str, nn.Module] = {}
-        self._bypass_handles: List = []
         self.attention_on: Optional[bool] = None
 
     # ------------------------------------------------------------------
@@ -167,11 +157,10 @@ class StagedAttentionHook(Hook):
         }
 
     def _bypassable_modules(self, model: nn.Module) -> Dict[str, nn.Module]:
-        """Top-most gate/residual blocks whose names match a pattern."""
+        """Top-most bypassable blocks whose names match a pattern."""
         found = {}
         for name, module in model.named_modules():
-            kind = type(module).__name__
-            if kind not in _GATE_TYPES + _RESIDUAL_TYPES:
+            if not is_bypassable(module):
                 continue
             if not self._matches(name) or any(
                     name.startswith(outer + '.') for outer in found):
@@ -183,8 +172,8 @@ class StagedAttentionHook(Hook):
         ]
         if uncovered:
             raise ValueError(
-                "stage1='bypass' can only take out "
-                f'{_GATE_TYPES + _RESIDUAL_TYPES} blocks, but the patterns '
+                "stage1='bypass' can only take out blocks with a 'bypass' "
+                'flag (mmattn.blocks.bypass), but the patterns '
                 f'{self.patterns} also select {uncovered[:5]}; drop those '
                 "patterns or use stage1='freeze'")
         return found
@@ -195,18 +184,11 @@ class StagedAttentionHook(Hook):
     def _set_stage(self, runner, attention_on: bool) -> None:
         if attention_on == self.attention_on:
             return
-        for handle in self._bypass_handles:
-            handle.remove()
-        self._bypass_handles = []
         for name, param in self.attention_params.items():
             param.requires_grad_(
                 self._built_requires_grad[name] if attention_on else False)
-        if not attention_on and self.stage1 == 'bypass':
-            for module in self._bypass_modules.values():
-                bypass = _gate_bypass if type(module).__name__ in \
-                    _GATE_TYPES else _residual_bypass
-                self._bypass_handles.append(
-                    module.register_forward_hook(bypass))
+        for module in self._bypass_modules.values():
+            module.bypass = not attention_on
         self.attention_on = attention_on
         state = 'trained' if attention_on else _STAGE1_VERBS[self.stage1]
         runner.logger.info(
@@ -249,6 +231,5 @@ class StagedAttentionHook(Hook):
 
     def after_train(self, runner) -> None:
         """Leave no bypass behind for a later test or val run."""
-        for handle in self._bypass_handles:
-            handle.remove()
-        self._bypass_handles = []
+        for module in self._bypass_modules.values():
+            module.bypass = False
