@@ -5,11 +5,14 @@ The walk-through's code blocks are read from the page itself (each one is
 preceded by ``<!-- walkthrough: NAME -->``); only the paths are replaced
 (``data/my_data`` by a copy of the generated folder, ``work_dirs/my_data``
 by a temporary work dir) and, for speed, the R-101 model is swapped for the
-tiny R-18 of ``configs/sal/salnet_r18_tiny_synthetic.py``. The generated
+tiny R-18 of ``configs/sal/salnet_r18_tiny_synthetic.py``, and the
+scorer and SAL-Net train for one epoch / two iterations. The generated
 data uses VOC label ids 1..4 for four shapes, so the run takes the page's
-"your own classes" route with the shape names: five classes, four tags. A
-renamed flag, a changed default, a variable the page tells you to edit
-that the template lacks, or a step that stops working fails here.
+"your own classes" route with the shape names: five classes, four tags.
+The page's steps run in order, then its first command, the pipeline, with
+the config of step 4. A renamed flag, a changed default, a variable the
+page tells you to edit that the template lacks, or a step that stops
+working fails here.
 """
 import ast
 import contextlib
@@ -30,7 +33,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmattn.segmentation.score_file import load_mask_scores
+from mmattn.segmentation.score_file import (load_mask_score_file,
+                                            load_mask_scores)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DOC = osp.join(REPO_ROOT, 'docs', 'sal_walkthrough.md')
@@ -133,12 +137,32 @@ def shape_classes(data_root: str) -> tuple:
     return ('background', *names)
 
 
+def scorer_variables(blocks: Dict[str, str]) -> Dict[str, str]:
+    """The shell variables step 2 sets (``NAME=value`` lines)."""
+    found = dict(
+        re.findall(r'^(\w+)=(\S+)$', blocks['train-scorer'], re.MULTILINE))
+    assert 'SCORER_CONFIG' in found
+    return found
+
+
+def shell_argv(block: str, variables: Dict[str, str]) -> list:
+    """The command of a block (assignment lines dropped) as the shell
+    passes it, with ``$NAME`` expanded and ``$(ls PATTERN)`` kept as the
+    pattern."""
+    command = '\n'.join(line for line in block.split('\n')
+                        if not re.match(r'^\w+=', line))
+    command = re.sub(r'\$\(ls (\S+)\)', r'\1', command)
+    for name, value in variables.items():
+        command = command.replace(f'${name}', value)
+    return shlex.split(command.replace('\\\n', ' '))
+
+
 def test_walkthrough_page_matches_template_and_tools():
     blocks = doc_blocks()
-    for name in ('tags-from-csv', 'tags-from-proxies', 'score-coarse',
-                 'synthesize', 'train-scorer', 'score-fine', 'choose-tau',
-                 'copy-template', 'config-edits', 'config-edits-coarse',
-                 'train', 'test'):
+    for name in ('pipeline', 'tags-from-csv', 'tags-from-proxies',
+                 'score-coarse', 'synthesize', 'train-scorer', 'score-fine',
+                 'choose-tau', 'copy-template', 'config-edits',
+                 'config-edits-coarse', 'train', 'test'):
         assert name in blocks, f'block {name} missing from {DOC}'
     with open(TEMPLATE) as f:
         template = f.read()
@@ -157,18 +181,21 @@ def test_walkthrough_page_matches_template_and_tools():
         for name in top_level_assignments(blocks[block]):
             assert name in assigned, (block, name)
 
-    # Step 2 is not run here: check that its flags and keys exist.
+    # Step 2's flags and keys exist, and the scorer is scored with the
+    # config it was trained with (a checkpoint fits only that one).
+    variables = scorer_variables(blocks)
     tool_globals = {'__name__': 'score_masks_tool'}
     with open(osp.join(REPO_ROOT, 'tools', 'score_masks.py')) as f:
         exec(compile(f.read(), 'tools/score_masks.py', 'exec'), tool_globals)
-    argv = shlex.split(blocks['score-fine'].replace('\\\n', ' '))
+    argv = shell_argv(blocks['score-fine'], variables)
     assert argv[:2] == ['python', 'tools/score_masks.py']
     args = tool_globals['parse_args'](argv[2:])
     assert args.config and args.checkpoint and args.num_classes == 21
     assert osp.isfile(osp.join(REPO_ROOT, args.config))
 
-    argv = shlex.split(blocks['train-scorer'].replace('\\\n', ' '))
+    argv = shell_argv(blocks['train-scorer'], variables)
     assert argv[:2] == ['python', 'tools/train.py']
+    assert argv[2] == args.config
     scorer_cfg = Config.fromfile(osp.join(REPO_ROOT, argv[2]))
     options = argv[argv.index('--cfg-options') + 1:]
     for option in options:
@@ -179,6 +206,16 @@ def test_walkthrough_page_matches_template_and_tools():
             node = node[part]
     assert scorer_cfg.default_hooks.checkpoint.save_best == \
         'mask_score/pearson'  # the page names the best_*.pth file after it
+
+    # The pipeline's flags exist; its default scorer is step 2's.
+    from mmattn.segmentation.pipeline import parse_args as pipeline_args
+    argv = shell_argv(blocks['pipeline'], {})
+    assert argv[:2] == ['python', 'tools/sal_pipeline.py']
+    args = pipeline_args(argv[2:])
+    assert args.data_root == 'data/my_data'
+    assert args.sal_config == 'configs/sal/my_data.py'
+    assert osp.relpath(pipeline_args(['d', '--work-dir', 'w']).scorer_config,
+                       REPO_ROOT) == variables['SCORER_CONFIG']
 
 
 def test_walkthrough_end_to_end(synthetic_seg_root, tmp_path):
@@ -246,16 +283,39 @@ def test_walkthrough_end_to_end(synthetic_seg_root, tmp_path):
     with open(osp.join(data_root, 'mask_scores_coarse_summary.json')) as f:
         assert json.load(f)['pass_SC'] == passed
 
-    # Step 2, first command only (training a scorer is too slow here).
+    # Step 2: the scoring set (half the images held out, so that the
+    # scorer's validation has targets to correlate with), the tiny scorer
+    # for one epoch, fine scores with it.
     from mmattn.segmentation.mask_scoring.synthesis import \
         main as synthesize_main
     argv = shlex.split(
-        substitute(blocks['synthesize'], paths).replace('\\\n', ' '))
+        substitute(blocks['synthesize'], {
+            **paths, '--val-fraction 0.1': '--val-fraction 0.5'
+        }).replace('\\\n', ' '))
     assert argv[:2] == ['python', 'tools/synthesize_scoring_set.py']
     with contextlib.redirect_stdout(io.StringIO()):
         summary = synthesize_main(argv[2:])
     assert summary['num_sources'] == len(train_ids)
     assert osp.isfile(osp.join(data_root, 'mask_scoring', 'train.json'))
+    last_option = 'test_dataloader.dataset.data_root=data/my_data/mask_scoring'
+    scorer_dir = str(tmp_path / 'my_scorer')
+    step2 = substitute(
+        blocks['train-scorer'] + '\n' + blocks['score-fine'], {
+            last_option: last_option + ' train_cfg.max_epochs=1 '
+            'randomness.seed=0',
+        })
+    step2 = substitute(step2, {
+        **paths, 'work_dirs/my_scorer': scorer_dir,
+        '--num-classes 21': f'--num-classes {len(classes)}'
+    })
+    run_shell(step2)
+    fine = load_mask_score_file(osp.join(data_root, 'mask_scores.json'))
+    assert sorted(fine.scores) == sorted(train_ids)
+    assert all(s['SF'] == pytest.approx(s['P'] * s['CD'])
+               for s in fine.scores.values())
+    assert fine.meta['config'] == scorer_variables(blocks)['SCORER_CONFIG']
+    assert re.fullmatch(r'best_mask_score_pearson_epoch_1\.pth',
+                        osp.basename(fine.meta['checkpoint']))
 
     # Step 3: counts per tau, on the coarse file.
     snippet = substitute(
@@ -342,6 +402,26 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
     # IoUMetric's per-class table uses the own class names.
     for name in classes:
         assert re.search(rf'\|\s*{name}\s*\|', log), (name, log[-3000:])
+
+    # The page's first command: everything above in one run, with the
+    # config of step 4 (the tiny scorer for one epoch).
+    pipeline_dir = str(tmp_path / 'my_sal')
+    log = run_shell(
+        substitute(
+            blocks['pipeline'], {
+                **paths, 'configs/sal/my_data.py': tiny_config,
+                'work_dirs/my_sal': pipeline_dir
+            }) + ' --no-progress --scorer-cfg-options train_cfg.max_epochs=1')
+    done = re.findall(r'\[sal_pipeline\] stage \d/9 (\w+): done in', log)
+    assert done == [
+        'check', 'coarse_scores', 'scoring_set', 'scorer', 'fine_scores',
+        'tau', 'sal', 'eval', 'report'
+    ], log[-3000:]
+    report = open(osp.join(pipeline_dir, 'report', 'report.md')).read()
+    assert '| mIoU |' in report
+    sal_cfg = Config.fromfile(osp.join(pipeline_dir, 'sal', 'sal_config.py'))
+    assert sal_cfg.train_dataloader.dataset.metainfo == dict(classes=classes)
+    assert sal_cfg.model.decode_head.num_classes == len(classes)
 
 
 def test_template_with_voc_classes_loads_the_generated_folder(
