@@ -44,6 +44,13 @@ def _tiny_retinanet(detector='RetinaNet', head=None, multi_scale=None):
         loss_cls=dict(
             type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25),
         loss_bbox=dict(type='L1Loss'))
+    if detector == 'HARMultiScaleRetinaNet':
+        # The decoding contract (predict_by_feat(mlvl_priors=...),
+        # nms_candidates) is HARRetinaHead's; with every attention part off
+        # it computes exactly RetinaHead.
+        head_cfg.update(type='HARRetinaHead', norm_cfg=None,
+                        spatial_attention=None, channel_attention=None,
+                        cross_level_norm=None, extra_conv=False)
     if head is not None:
         head_cfg.update(head)
     test_cfg = dict(
@@ -437,3 +444,33 @@ def test_paper_mstest_configs(repo_root, name):
     extra = cfg.model.test_cfg.multi_scale.extra_scale_factors
     assert [750 * f for f in extra] == pytest.approx([500])
     assert cfg.test_dataloader.dataset.pipeline == cfg.test_pipeline
+
+
+def test_multi_scale_needs_the_heads_decoding_contract():
+    cfg = _tiny_retinanet('HARMultiScaleRetinaNet', head=dict(
+        type='RetinaHead'), multi_scale=dict(scale_factors=[1.0, 2.0]))
+    for key in ('spatial_attention', 'channel_attention', 'cross_level_norm',
+                'extra_conv'):
+        cfg.bbox_head.pop(key)
+    with pytest.raises(ValueError, match='nms_candidates.*got RetinaHead'):
+        MODELS.build(cfg)
+
+
+def test_predict_by_feat_with_the_heads_own_priors_is_mmdets():
+    torch.manual_seed(0)
+    model = MODELS.build(_tiny_retinanet('HARMultiScaleRetinaNet')).eval()
+    head = model.bbox_head
+    feats = [torch.randn(1, 16, 256 // s, 256 // s)
+             for s in (8, 16, 32, 64, 128)]
+    cls_scores, bbox_preds = head(feats)
+    meta = dict(img_shape=(256, 256), scale_factor=(1.0, 1.0),
+                pad_shape=(256, 256))
+    priors = head.prior_generator.grid_priors(
+        [c.shape[-2:] for c in cls_scores], device='cpu')
+    given = head.predict_by_feat(cls_scores, bbox_preds,
+                                 batch_img_metas=[meta], mlvl_priors=priors)
+    own = head.predict_by_feat(cls_scores, bbox_preds,
+                               batch_img_metas=[meta])
+    assert len(own[0]) > 0
+    assert torch.equal(given[0].bboxes, own[0].bboxes)
+    assert torch.equal(given[0].scores, own[0].scores)

@@ -473,6 +473,85 @@ class HARRetinaHead(RetinaHead):
     # ------------------------------------------------------------------
     # post-processing
     # ------------------------------------------------------------------
+    def predict_by_feat(self,
+                        cls_scores: List[Tensor],
+                        bbox_preds: List[Tensor],
+                        score_factors: Optional[List[Tensor]] = None,
+                        batch_img_metas: Optional[List[dict]] = None,
+                        cfg: Optional[ConfigDict] = None,
+                        rescale: bool = False,
+                        with_nms: bool = True,
+                        mlvl_priors: Optional[List[Tensor]] = None
+                        ) -> InstanceList:
+        """mmdet's decoding, optionally with the anchors given.
+
+        Args:
+            cls_scores (list[Tensor]): L maps ``(N, A * num_classes, H_l,
+                W_l)``.
+            bbox_preds (list[Tensor]): L maps ``(N, A * 4, H_l, W_l)``.
+            score_factors (list[Tensor], optional): Unused by RetinaNet.
+            batch_img_metas (list[dict]): Meta info of each image.
+            cfg (ConfigDict, optional): Test config; the head's by default.
+            rescale (bool): Map boxes back to the original images.
+            with_nms (bool): Run NMS (and box voting).
+            mlvl_priors (list[Tensor], optional): L anchor tensors
+                ``(H_l * W_l * A, 4)`` in input pixels, in the order
+                mmdet's prior generator uses. None: the head's own anchors
+                for these map sizes (mmdet's behaviour). The paper's
+                multi-scale test passes the anchors of a merged pyramid.
+
+        Returns:
+            list[InstanceData]: Per image ``bboxes`` (K, 4), ``scores``
+            (K,), ``labels`` (K,).
+        """
+        if mlvl_priors is None:
+            return super().predict_by_feat(
+                cls_scores, bbox_preds, score_factors=score_factors,
+                batch_img_metas=batch_img_metas, cfg=cfg, rescale=rescale,
+                with_nms=with_nms)
+        from mmdet.models.utils import select_single_mlvl
+        if len(mlvl_priors) != len(cls_scores):
+            raise ValueError(f'{len(mlvl_priors)} prior levels for '
+                             f'{len(cls_scores)} score maps')
+        results = []
+        for img_id, img_meta in enumerate(batch_img_metas):
+            results.append(
+                self._predict_by_feat_single(
+                    cls_score_list=select_single_mlvl(
+                        cls_scores, img_id, detach=True),
+                    bbox_pred_list=select_single_mlvl(
+                        bbox_preds, img_id, detach=True),
+                    score_factor_list=[None] * len(cls_scores),
+                    mlvl_priors=mlvl_priors,
+                    img_meta=img_meta,
+                    cfg=cfg,
+                    rescale=rescale,
+                    with_nms=with_nms))
+        return results
+
+    def nms_candidates(self,
+                       candidates: InstanceData,
+                       img_meta: dict,
+                       cfg: Optional[ConfigDict] = None,
+                       rescale: bool = True) -> InstanceData:
+        """The head's test-time NMS (and box voting) over candidates of one
+        image pooled from several decodings (e.g. several test scales).
+
+        Args:
+            candidates (InstanceData): ``bboxes`` (K, 4) in input pixels of
+                ``img_meta``, ``scores`` (K,), ``labels`` (K,).
+            img_meta (dict): Meta info of the image (``scale_factor`` for
+                ``rescale``).
+            cfg (ConfigDict, optional): Test config; the head's by default.
+            rescale (bool): Map boxes back to the original image.
+
+        Returns:
+            InstanceData: Detections with ``bboxes``, ``scores``, ``labels``.
+        """
+        return self._bbox_post_process(
+            candidates, cfg if cfg is not None else self.test_cfg,
+            rescale=rescale, with_nms=True, img_meta=img_meta)
+
     def _bbox_post_process(self,
                            results: InstanceData,
                            cfg: ConfigDict,

@@ -1,8 +1,7 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """RetinaNet with the paper's multi-scale testing (HAR-Net Sec. IV-B)."""
 import copy
-from contextlib import contextmanager
-from typing import Iterator, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,34 +25,29 @@ _MULTI_SCALE_DEFAULTS = dict(
 _CLS_MERGES = ('prob', 'logit')
 
 
-class _MergedLevelAnchors:
+def merged_pyramid_priors(generator: AnchorGenerator, plan: MergePlan,
+                          scale_factors: Sequence[float],
+                          featmap_sizes: List[tuple],
+                          dtype: torch.dtype = torch.float32,
+                          device='cpu') -> List[Tensor]:
     """Anchors of the merged pyramid, in input-image pixels.
 
     Merged level ``i`` reuses the anchors of its first contributor
     ``(scale k, level l)`` divided by that image's factor ``f_k``; all its
     contributors have the same anchors in input pixels (see
-    :mod:`.pyramid_merge`). Only ``grid_priors`` is provided, which is all
-    ``BaseDenseHead.predict_by_feat`` asks of a prior generator.
+    :mod:`.pyramid_merge`).
+
+    Returns:
+        list[Tensor]: One ``(H_i * W_i * A, 4)`` tensor per merged level.
     """
-
-    def __init__(self, generator: AnchorGenerator, plan: MergePlan,
-                 scale_factors: Sequence[float]) -> None:
-        self.generator = generator
-        self.plan = plan
-        self.scale_factors = scale_factors
-
-    def grid_priors(self,
-                    featmap_sizes: List[tuple],
-                    dtype: torch.dtype = torch.float32,
-                    device='cpu') -> List[Tensor]:
-        priors = []
-        for size, contributors in zip(featmap_sizes, self.plan):
-            scale_idx, level_idx = contributors[0]
-            level_priors = self.generator.single_level_grid_priors(
-                size, level_idx=level_idx, dtype=dtype, device=device)
-            inv = 1.0 / self.scale_factors[scale_idx]
-            priors.append(scale_boxes(level_priors, (inv, inv)))
-        return priors
+    priors = []
+    for size, contributors in zip(featmap_sizes, plan):
+        scale_idx, level_idx = contributors[0]
+        level_priors = generator.single_level_grid_priors(
+            size, level_idx=level_idx, dtype=dtype, device=device)
+        inv = 1.0 / scale_factors[scale_idx]
+        priors.append(scale_boxes(level_priors, (inv, inv)))
+    return priors
 
 
 def _check_extra_scale_factors(extra) -> List[float]:
@@ -65,16 +59,6 @@ def _check_extra_scale_factors(extra) -> List[float]:
         raise ValueError('extra_scale_factors must be a list of positive '
                          f'numbers, got {extra!r}')
     return [float(f) for f in extra]
-
-
-@contextmanager
-def _swapped_prior_generator(head, generator) -> Iterator[None]:
-    original = head.prior_generator
-    head.prior_generator = generator
-    try:
-        yield
-    finally:
-        head.prior_generator = original
 
 
 @MODELS.register_module()
@@ -198,6 +182,12 @@ class HARMultiScaleRetinaNet(RetinaNet):
                 raise ValueError(
                     'merging maps of images 2x apart needs anchor base sizes '
                     f'that double from level to level, got {base_sizes}')
+        if not callable(getattr(self.bbox_head, 'nms_candidates', None)):
+            raise ValueError(
+                'multi-scale merging needs a head that decodes given anchors '
+                '(predict_by_feat(..., mlvl_priors=...)) and runs its NMS on '
+                'pooled candidates (nms_candidates), as HARRetinaHead does; '
+                f'got {type(self.bbox_head).__name__}')
 
     @staticmethod
     def _resize_batch(inputs: Tensor, factor: float, exact: bool) -> Tensor:
@@ -289,14 +279,17 @@ class HARMultiScaleRetinaNet(RetinaNet):
         plan = pyramid_merge_plan(len(outs_per_scale[0][0]), len(factors))
         merged_outs = self.merge_multi_scale_outputs(outs_per_scale, plan)
         extras = cfg['extra_scale_factors']
-        with _swapped_prior_generator(
-                head, _MergedLevelAnchors(head.prior_generator, plan,
-                                          factors)):
-            merged_results = head.predict_by_feat(
-                *merged_outs,
-                batch_img_metas=batch_img_metas,
-                rescale=rescale if not extras else False,
-                with_nms=not extras)
+        merged_cls = merged_outs[0]
+        priors = merged_pyramid_priors(
+            head.prior_generator, plan, factors,
+            [m.shape[-2:] for m in merged_cls], dtype=merged_cls[0].dtype,
+            device=merged_cls[0].device)
+        merged_results = head.predict_by_feat(
+            *merged_outs,
+            batch_img_metas=batch_img_metas,
+            rescale=rescale if not extras else False,
+            with_nms=not extras,
+            mlvl_priors=priors)
         if not extras:
             return merged_results
 
@@ -321,12 +314,8 @@ class HARMultiScaleRetinaNet(RetinaNet):
             for img_results, res in zip(per_image, extra_results):
                 img_results.append(res)
         return [
-            head._bbox_post_process(
-                InstanceData.cat(img_results),
-                cfg=head.test_cfg,
-                rescale=rescale,
-                with_nms=True,
-                img_meta=meta)
+            head.nms_candidates(
+                InstanceData.cat(img_results), meta, rescale=rescale)
             for img_results, meta in zip(per_image, batch_img_metas)
         ]
 
