@@ -22,7 +22,7 @@ from mmengine.runner import IterBasedTrainLoop, save_checkpoint
 from PIL import Image
 
 import mmattn  # noqa: F401
-from mmattn.segmentation.pipeline import STAGES, val_proxy_tau
+from mmattn.segmentation.pipeline import STAGES, mixture_tau, val_proxy_tau
 from mmattn.segmentation.score_file import load_mask_score_file
 from mmattn.synthetic import make_seg_dataset
 
@@ -246,6 +246,30 @@ def test_a_killed_training_resumes_from_its_checkpoint(
     assert tau['tau'] == expected['tau'] and tau['score_key'] == 'SC'
     good = [val[i]['AC_gt_cls'] >= 0.8 for i in ids]
     assert 0 < sum(good) < len(good)  # the rule had something to separate
+
+
+def test_without_a_val_split_the_mixture_rule_selects_and_eval_is_skipped(
+        data_root, sal_config, tmp_path, capsys):
+    tool = load_tool()
+    work = tmp_path / 'work'
+    assert tool.main(
+        base_args(data_root, work, sal_config, '--score-key', 'SC',
+                  '--tau-rule', 'mixture', '--val-split', 'none.txt')) == 0
+    lines = stage_lines(capsys.readouterr().out)
+    assert lines['check'][0] == 'started: 13 training and 0 val images'
+    assert lines['eval'] == ['not needed (no val split with ground truth)']
+    scores = load_mask_score_file(
+        str(work / 'coarse_scores' / 'mask_scores_coarse.json')).scores
+    tau = json.loads((work / 'tau' / 'tau.json').read_text())
+    assert tau['tau'] == mixture_tau([s['SC'] for s in scores.values()
+                                      ])['tau']
+    means = tau['details']['mixture']['means']
+    assert means[0] < tau['tau'] < means[1]
+    cfg = Config.fromfile(str(work / 'sal' / 'sal_config.py'))
+    assert cfg.val_dataloader is None and cfg.test_dataloader is None
+    assert cfg.model.decode_head.loss_decode.score_key == 'SC'
+    assert 'Not evaluated: no val split with ground truth.' in (
+        work / 'report' / 'report.md').read_text()
 
 
 def test_scorer_checkpoint_of_another_config_is_an_error(

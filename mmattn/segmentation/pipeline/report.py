@@ -191,7 +191,7 @@ def markdown_report(summary: dict) -> str:
                         [(k, f'{v:.2f}' if isinstance(v, float) else v)
                          for k, v in ev.items()])
     else:
-        lines.append('No val split with ground truth: not evaluated.')
+        lines.append(f'Not evaluated: {summary.get("not_evaluated")}.')
     lines += ['', '## Files', '']
     lines += [f'- {k}: `{v}`' for k, v in summary['files'].items()]
     lines += ['', '![score histogram](score_histogram.png)', '',

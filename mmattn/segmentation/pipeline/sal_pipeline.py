@@ -243,6 +243,13 @@ class _Pipeline:
         self.trains_scorer = self.uses_scorer and not args.scorer_checkpoint
         self.score_stage = 'fine_scores' if self.uses_scorer \
             else 'coarse_scores'
+        # Why the eval stage does not run, or None when it does.
+        self.no_eval = None
+        if not self.inputs.has_val:
+            self.no_eval = 'no val split with ground truth'
+        elif self.sal_cfg.get('test_dataloader') is None:
+            self.no_eval = (f'{args.sal_config} has no test_dataloader '
+                            '(gt_dir = None?)')
 
     # ----------------------------------------------------------- helpers --
     def _scoring_kwargs(self) -> dict:
@@ -296,7 +303,7 @@ class _Pipeline:
                 MaskScorer(args.scorer_config)  # builds a MaskScoringNet
         report = dict(
             num_train=len(inputs.train_ids), num_val=len(inputs.val_ids),
-            evaluates=inputs.has_val, num_classes=self.num_classes,
+            evaluates=self.no_eval is None, num_classes=self.num_classes,
             warnings=warnings, fingerprints=self.fingerprints)
         with open(osp.join(stage_dir, 'inputs.json'), 'w') as f:
             json.dump(report, f, indent=1, sort_keys=True)
@@ -615,6 +622,7 @@ class _Pipeline:
                          sal_checkpoint=self._path('sal', sal['checkpoint']))
         summary = dict(
             data_root=inputs.data_root, work_dir=self.work_dir,
+            not_evaluated=self.no_eval,
             stages={
                 name: self.stages.status.get(name, dict(status='pending'))
                 for name in STAGES if name != 'report'
@@ -690,15 +698,15 @@ class _Pipeline:
                  layout=[inputs.img_dir, inputs.proxy_dir, inputs.gt_dir]),
             upstream=['tau', self.score_stage], all_ranks=True,
             resumable=True, description=f'SAL-Net from {args.sal_config}')
-        if inputs.has_val:
+        if self.no_eval is None:
             run('eval', self.stage_eval, dict(val=fp['val']),
                 upstream=['sal'], all_ranks=True,
                 description=f'{len(inputs.val_ids)} val images, IoUMetric')
         else:
-            self.stages.not_needed('eval', 'no val split with ground truth')
+            self.stages.not_needed('eval', self.no_eval)
         upstream = ['tau', self.score_stage] + \
             (['scorer'] if self.trains_scorer else []) + ['sal'] + \
-            (['eval'] if inputs.has_val else [])
+            (['eval'] if self.no_eval is None else [])
         result = run('report', self.stage_report,
                      dict(examples=args.examples), upstream=upstream,
                      description='report.md, histogram, examples')
