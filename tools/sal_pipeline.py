@@ -131,7 +131,10 @@ def make_test_fn(launcher: str):
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        setup_distributed(args.launcher)
+        try:
+            setup_distributed(args.launcher)
+        except ValueError as err:  # e.g. slurm on a machine without CUDA
+            raise PipelineInputError(f'--launcher {args.launcher}: {err}')
         rank, _ = get_dist_info()
         run_pipeline(
             args, make_train_fn(args.launcher), make_test_fn(args.launcher),
