@@ -68,6 +68,14 @@ _AA = dict(
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
         deform_impl='torch'))
 
+
+
+def _staged(patterns):
+    # switch_iter is set from --iters (half-way) in build_variant
+    return dict(type='StagedAttentionHook', switch_iter=None,
+                patterns=list(patterns), stage1='bypass')
+
+
 # name -> (config, overrides). Table I: SA; Table II: CLGN, CLSE with the
 # extra conv; Table IV: AA and the full hybrid attention.
 VARIANTS = {
@@ -89,6 +97,13 @@ VARIANTS = {
     # The init choice: the mask starting at 0.5 instead of the default 0.9.
     '+SA-m0.5': (TWIN, {'model.bbox_head.spatial_attention':
                         dict(_SA, mask_init=0.5)}),
+    # The paper's remedy for attention slowing convergence (Sec. III-D):
+    # the main network first, the attention switched on half-way
+    # (StagedAttentionHook, as configs/harnet/*_staged*.py).
+    '+SA-staged': (TWIN, {'model.bbox_head.spatial_attention': _SA,
+                          'custom_hooks': [_staged(('spatial_attention', ))]}),
+    'HA-staged': (HARNET, {'custom_hooks': [
+        _staged(('spatial_attention', 'channel_attention'))]}),
 }
 BASELINE = 'RetinaNet'
 METRICS = (('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'))
@@ -121,6 +136,10 @@ def build_variant(name: str, args, data_root: str):
     cfg = apply_overrides(load_config(path, overrides),
                           json.loads(args.overrides))
     shorten_schedule(cfg, args.iters)
+    for hook in cfg.get('custom_hooks', []):
+        if hook.get('type') == 'StagedAttentionHook' and \
+                hook.get('switch_iter') is None:
+            hook['switch_iter'] = args.iters // 2
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = data_root
     ann_val = osp.join(data_root, 'annotations', 'instances_val.json')

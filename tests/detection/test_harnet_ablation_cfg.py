@@ -51,6 +51,10 @@ EXPECTED = {
                    extra_conv=True,
                    spatial_attention_loss=dict(loss_weight=0.2)),
     '+SA-m0.5': dict(spatial_attention=True),
+    '+SA-staged': dict(spatial_attention=True),
+    'HA-staged': dict(neck='AlignedFPN', cross_level_norm=True,
+                      spatial_attention=True, channel_attention=True,
+                      extra_conv=True),
 }
 
 
@@ -71,6 +75,20 @@ def test_each_variant_switches_on_what_its_name_says(name):
     assert cfg.model.test_cfg == twin.model.test_cfg
     if name == '+SA-m0.5':
         assert cfg.model.bbox_head.spatial_attention.mask_init == 0.5
+    staged = [h for h in cfg.get('custom_hooks', [])
+              if h['type'] == 'StagedAttentionHook']
+    assert bool(staged) == name.endswith('-staged')
+
+
+def test_staged_variants_switch_half_way(tmp_path):
+    from types import SimpleNamespace
+    args = SimpleNamespace(overrides='{}', iters=300)
+    cfg = BENCH.build_variant('HA-staged', args, str(tmp_path))
+    hook, = [h for h in cfg.custom_hooks
+             if h['type'] == 'StagedAttentionHook']
+    assert hook['switch_iter'] == 150
+    assert hook['patterns'] == ['spatial_attention', 'channel_attention']
+    assert cfg.train_cfg.max_iters == 300
 
 
 def test_the_parts_add_up_to_the_shipped_ha_config():
