@@ -620,7 +620,9 @@ def run_one(variant: str, seed: int, args, data: dict,
     head = runner.model.decode_head
     losses = head.loss_decode if isinstance(
         head.loss_decode, torch.nn.ModuleList) else [head.loss_decode]
-    empty = [getattr(m, 'num_empty_batches', None) for m in losses]
+    empty = [
+        getattr(m, 'run_stats', {}).get('num_empty_batches') for m in losses
+    ]
     if any(e is not None for e in empty):
         result['empty_batches'] = sum(e or 0 for e in empty)
     logger.info(f'{variant} seed {seed}: mIoU {miou:.2f} '

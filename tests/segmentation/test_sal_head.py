@@ -165,6 +165,46 @@ def test_loss_by_feat_selection_with_attention_hand_value():
     assert not losses['sel_frac'].requires_grad
 
 
+@pytest.mark.parametrize('attention_guided', [True, False])
+def test_head_selection_loss_and_sel_frac_are_the_loss_own_numbers(
+        attention_guided):
+    # The head hands the loss log Z_hat (or the logits) and the metainfo;
+    # what it logs is bit for bit what the loss computes from them.
+    head = _head(
+        attention_guided=attention_guided,
+        loss_decode=[
+            dict(type='SelectionLoss', tau=0.5),
+            dict(
+                type='SelectionLoss',
+                score_key='SC',
+                tau=0.5,
+                loss_name='loss_sel2')
+        ])
+    torch.manual_seed(3)
+    seg_logits, cls_logits = torch.randn(3, 3, 4, 4), torch.randn(3, 2)
+    labels = torch.randint(0, 3, (3, 4, 4))
+    scores = [dict(SF=0.9, SC=0.1), dict(SF=0.2, SC=0.7), dict(SF=0.4, SC=0.8)]
+    samples = _samples(labels, scores=scores, tags=[torch.ones(2)] * 3)
+    losses = head.loss_by_feat((seg_logits, cls_logits), samples)
+    pred = (
+        head.attention_log_probs(seg_logits, cls_logits)
+        if attention_guided else seg_logits)
+    for loss_fn in head.loss_decode:
+        expected = loss_fn(
+            pred,
+            labels,
+            scores=scores,
+            ignore_index=head.ignore_index,
+            pred_is_log_prob=attention_guided)
+        assert torch.equal(losses[loss_fn.loss_name], expected)
+    # sel_frac is the first weighted loss's: SF >= 0.5 keeps 1 of 3 (the
+    # second loss, on SC, would say 2 of 3).
+    assert list(losses) == [
+        'loss_sel', 'sel_frac', 'loss_sel2', 'loss_att', 'acc_seg'
+    ]
+    assert torch.equal(losses['sel_frac'], torch.tensor(1 / 3))
+
+
 def test_no_sel_frac_without_score_weighting():
     head = _head(loss_decode=dict(type='SelectionLoss', weighting='none'))
     labels = torch.randint(0, 3, (2, 1, 2))

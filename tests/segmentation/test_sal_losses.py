@@ -106,12 +106,12 @@ def test_selection_loss_all_zero_weights_zero_with_grad(monkeypatch):
     loss.backward()
     assert pred.grad is not None
     assert torch.equal(pred.grad, torch.zeros_like(pred))
-    assert loss_fn.num_empty_batches == 1
+    assert loss_fn.run_stats == dict(num_empty_batches=1)
     for _ in range(10):
         again = loss_fn(pred, target, scores=torch.tensor([0.1, 0.2]))
         assert not torch.isnan(again)
     # 11 empty batches, logged at the 1st and the 10th only
-    assert loss_fn.num_empty_batches == 11
+    assert loss_fn.run_stats == dict(num_empty_batches=11)
     assert len(logged) == 2
     assert '1 time(s)' in logged[0] and '10 time(s)' in logged[1]
 
@@ -154,6 +154,81 @@ def test_selection_loss_scores_errors():
         SelectionLoss()(pred, target)
     with pytest.raises(ValueError, match='expected 2'):
         SelectionLoss()(pred, target, scores=torch.tensor([0.9]))
+
+
+def _metainfo(scores):
+    return [
+        dict(img_path=f'img_{idx}.jpg', mask_scores=item)
+        for idx, item in enumerate(scores)
+    ]
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(tau=0.7),
+    dict(tau=0.95),
+    dict(weighting='soft'),
+    dict(weighting='soft', normalize='weighted_pixels'),
+    dict(score_key='SC', tau=0.8),
+])
+def test_loss_with_stats_is_forward_bit_for_bit(kwargs):
+    pred, target = _two_images()
+    scores = [dict(SF=0.9, SC=0.1), dict(SF=0.6, SC=0.8)]
+    loss_fn = SelectionLoss(**kwargs)
+    loss, stats = loss_fn.loss_with_stats(pred, target, _metainfo(scores))
+    expected = loss_fn(pred, target, scores=scores)
+    assert torch.equal(loss, expected)
+    assert loss.grad_fn is not None
+    weights = loss_fn.image_weights(scores, 2, pred.device)
+    assert list(stats) == ['sel_frac']
+    assert torch.equal(stats['sel_frac'], (weights > 0).float().mean())
+    assert not stats['sel_frac'].requires_grad
+
+
+def test_loss_with_stats_hand_values_and_log_prob_input():
+    pred, target = _two_images()
+    scores = [dict(SF=0.9), dict(SF=0.6)]
+    loss, stats = SelectionLoss(tau=0.7).loss_with_stats(
+        pred, target, _metainfo(scores))
+    # w = [1, 0]: CE of image 0 alone, half of the batch kept
+    assert loss.item() == pytest.approx(1.5 * LOG2, rel=1e-6)
+    assert stats['sel_frac'].item() == 0.5
+    log_p = F.log_softmax(pred, dim=1) + math.log(0.5)
+    loss, _ = SelectionLoss(tau=0.7).loss_with_stats(
+        log_p, target, _metainfo(scores), pred_is_log_prob=True)
+    assert loss.item() == pytest.approx(1.5 * LOG2 + LOG2, rel=1e-6)
+
+
+def test_loss_with_stats_without_weighting_reads_no_scores():
+    pred, target = _two_images()
+    loss_fn = SelectionLoss(weighting='none')
+    # no mask_scores at all: nothing to read, nothing to report
+    loss, stats = loss_fn.loss_with_stats(pred, target, [{}, {}])
+    assert torch.equal(loss, loss_fn(pred, target))
+    assert stats == {}
+
+
+def test_loss_with_stats_names_the_image():
+    pred, target = _two_images()
+    with pytest.raises(KeyError, match='img_1.jpg.*mask_scores'):
+        SelectionLoss().loss_with_stats(pred, target, [
+            dict(img_path='img_0.jpg', mask_scores=dict(SF=0.9)),
+            dict(img_path='img_1.jpg')
+        ])
+    with pytest.raises(KeyError, match="img_1.jpg has no 'SF' score"):
+        SelectionLoss().loss_with_stats(
+            pred, target, _metainfo([dict(SF=0.9), dict(SC=0.5)]))
+    with pytest.raises(KeyError, match='<batch image 0>'):
+        SelectionLoss().loss_with_stats(pred, target, [{}, {}])
+
+
+def test_run_stats_count_empty_batches_of_loss_with_stats():
+    pred, target = _two_images()
+    loss_fn = SelectionLoss(tau=0.95)
+    assert loss_fn.run_stats == dict(num_empty_batches=0)
+    loss, stats = loss_fn.loss_with_stats(
+        pred, target, _metainfo([dict(SF=0.9), dict(SF=0.6)]))
+    assert loss.item() == 0.0 and stats['sel_frac'].item() == 0.0
+    assert loss_fn.run_stats == dict(num_empty_batches=1)
 
 
 @pytest.mark.parametrize('kwargs, message', [

@@ -77,10 +77,12 @@ class SALHead(ASPPHead):
     ``test_with_attention=True`` it returns ``log Z_hat`` instead (argmax of
     ``Z_hat``).
 
-    Losses (``loss_by_feat``): every loss in ``loss_decode`` that is a
-    :class:`SelectionLoss` gets ``log Z_hat`` (or the logits without
-    attention) and the per-image ``mask_scores`` of the data samples'
-    metainfo; any other mmseg loss gets the plain logits. ``loss_attention``
+    Losses (``loss_by_feat``): every loss in ``loss_decode`` that has a
+    ``loss_with_stats`` method (:class:`SelectionLoss`) gets ``log Z_hat``
+    (or the logits without attention) and the data samples' metainfo, from
+    which it reads its per-image ``mask_scores``; it returns its loss and
+    the statistics that the head logs (``sel_frac``). Any other mmseg loss
+    gets the plain logits. ``loss_attention``
     (:class:`AttentionLoss`, Eq. 12, ``lambda`` = its ``loss_weight``) gets
     the classification logits and the ``img_tags`` of the metainfo. Both
     metainfo keys are put there by ``WeakVOCDataset`` + ``PackWeakSegInputs``.
@@ -289,9 +291,10 @@ class SALHead(ASPPHead):
 
         Returns:
             dict[str, Tensor]: e.g. ``loss_sel``, ``loss_att``, ``acc_seg``
-            and, when a loss weights images by their scores, ``sel_frac``
-            (the share of the batch's images with ``w_i > 0``; logged, not
-            optimised).
+            and the statistics the losses return (logged, not optimised;
+            the first loss to give a key wins), e.g. ``sel_frac`` (the
+            share of the batch's images with ``w_i > 0``) when a loss
+            weights images by their scores.
         """
         if isinstance(seg_logits, (tuple, list)):
             seg_logits, cls_logits = seg_logits
@@ -315,16 +318,16 @@ class SALHead(ASPPHead):
             else [self.loss_decode])
         loss = dict()
         for loss_decode in losses_decode:
-            scores = None
-            if getattr(loss_decode, 'needs_scores', None) is not None:
-                scores = (
-                    self._gather_scores(metas, loss_decode.score_key)
-                    if loss_decode.needs_scores else None)
+            stats = {}
+            if callable(getattr(loss_decode, 'loss_with_stats', None)):
+                # The statistics contract (see SelectionLoss): the loss
+                # reads its scores from the metainfo and reports what the
+                # head logs.
                 use_hat = log_prob_hat is not None
-                value = loss_decode(
+                value, stats = loss_decode.loss_with_stats(
                     log_prob_hat if use_hat else seg_logits,
                     seg_label,
-                    scores=scores,
+                    metas,
                     ignore_index=self.ignore_index,
                     pred_is_log_prob=use_hat)
             else:
@@ -335,12 +338,10 @@ class SALHead(ASPPHead):
                     ignore_index=self.ignore_index)
             name = loss_decode.loss_name
             loss[name] = loss[name] + value if name in loss else value
-            if scores is not None and 'sel_frac' not in loss:
-                # Logged like acc_seg: the share of the batch's images with
-                # w_i > 0, i.e. how much of the data the selection keeps.
-                weights = loss_decode.image_weights(
-                    scores, seg_logits.shape[0], seg_logits.device)
-                loss['sel_frac'] = (weights > 0).float().mean().detach()
+            for key, stat in stats.items():
+                # Logged like acc_seg (e.g. sel_frac: how much of the batch
+                # the selection keeps); the first loss to report a key wins.
+                loss.setdefault(key, stat)
 
         if self.loss_attention is not None:
             if cls_logits is None:
@@ -357,24 +358,6 @@ class SALHead(ASPPHead):
     @staticmethod
     def _image_name(meta: dict, idx: int) -> str:
         return str(meta.get('img_path', f'<batch image {idx}>'))
-
-    def _gather_scores(self, metas: List[dict], score_key: str) -> Tensor:
-        values = []
-        for idx, meta in enumerate(metas):
-            scores = meta.get('mask_scores')
-            if scores is None:
-                raise KeyError(
-                    f'image {self._image_name(meta, idx)} has no '
-                    '"mask_scores" in its data sample metainfo; the selection '
-                    'loss needs them: train on WeakVOCDataset (with a score '
-                    'file) and pack with PackWeakSegInputs')
-            value = scores.get(score_key)
-            if value is None:
-                raise KeyError(
-                    f'image {self._image_name(meta, idx)} has no '
-                    f'{score_key!r} score (its scores: {dict(scores)})')
-            values.append(float(value))
-        return torch.tensor(values, dtype=torch.float32)
 
     def _gather_tags(self, metas: List[dict], like: Tensor) -> Tensor:
         tags = []

@@ -2,7 +2,7 @@
 """Selection loss of SAL-Net (paper Eq. 8, 9 and 13)."""
 import logging
 import numbers
-from typing import Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -53,8 +53,19 @@ class SelectionLoss(nn.Module):
 
     A batch in which no image is selected gives a loss of exactly zero that
     is still attached to the graph (so DDP and the optimizer wrapper behave),
-    never NaN; such batches are counted and logged at the 1st, 10th, 100th,
-    ... occurrence instead of every iteration.
+    never NaN; such batches are counted (:attr:`run_stats`) and logged at
+    the 1st, 10th, 100th, ... occurrence instead of every iteration.
+
+    Statistics contract (what :class:`SALHead` relies on): a loss of
+    ``loss_decode`` that defines :meth:`loss_with_stats` gets the batch's
+    metainfo and (with attention) ``log Z_hat``, reads what it needs from
+    the metainfo itself, and returns ``(loss, stats)``; the head adds
+    ``loss`` under :attr:`loss_name` and logs each entry of ``stats`` (a
+    detached scalar tensor, not a ``loss_`` key) unless an earlier loss
+    already gave that key. Here ``stats`` is ``{'sel_frac': ...}`` (the
+    share of the batch's images with ``w_i > 0``) when the images are
+    weighted by scores and empty with ``weighting='none'``. Counters over
+    the whole run are in :attr:`run_stats`.
 
     Args:
         score_key (str): Which per-image mask score drives the weight:
@@ -75,7 +86,9 @@ class SelectionLoss(nn.Module):
         - ``pred``: ``(N, C, H, W)`` logits (or ``log Z_hat``).
         - ``target``: ``(N, H, W)`` proxy labels.
         - ``scores``: N per-image scores (tensor ``(N,)`` or dicts).
-        - Output: scalar.
+        - ``batch_metainfo``: N metainfo dicts (``mask_scores``).
+        - Output: scalar (:meth:`forward`); scalar and a dict of scalars
+          (:meth:`loss_with_stats`).
     """
 
     def __init__(self,
@@ -113,7 +126,7 @@ class SelectionLoss(nn.Module):
         self.normalize = normalize
         self.loss_weight = float(loss_weight)
         self._loss_name = loss_name
-        self.num_empty_batches = 0
+        self._num_empty_batches = 0
 
     @property
     def loss_name(self) -> str:
@@ -121,9 +134,84 @@ class SelectionLoss(nn.Module):
         return self._loss_name
 
     @property
-    def needs_scores(self) -> bool:
-        """Whether :meth:`forward` needs per-image mask scores."""
-        return self.weighting != 'none'
+    def run_stats(self) -> Dict[str, int]:
+        """Counters since the loss was built, for reports:
+        ``num_empty_batches``, the batches in which no image was selected
+        (or none had a valid pixel), whose loss was set to 0."""
+        return dict(num_empty_batches=self._num_empty_batches)
+
+    def loss_with_stats(
+            self,
+            pred: Tensor,
+            target: Tensor,
+            batch_metainfo: Sequence[Mapping],
+            ignore_index: int = 255,
+            pred_is_log_prob: bool = False
+    ) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """The loss of a training batch and its statistics, from the data
+        samples' metainfo (see the statistics contract in the class
+        docstring).
+
+        Args:
+            pred (Tensor): ``(N, C, H, W)`` logits or, with
+                ``pred_is_log_prob``, ``log Z_hat``.
+            target (Tensor): ``(N, H, W)`` long proxy labels.
+            batch_metainfo (Sequence[Mapping]): The N data samples'
+                metainfo; each needs ``mask_scores`` (a dict with
+                :attr:`score_key`) unless ``weighting='none'``.
+                ``img_path`` names an image in errors.
+            ignore_index (int): See :meth:`forward`. Default: 255.
+            pred_is_log_prob (bool): See :meth:`forward`. Default: False.
+
+        Returns:
+            tuple[Tensor, dict[str, Tensor]]: The scalar loss (as
+            :meth:`forward`) and ``{'sel_frac': share of images with w_i >
+            0}`` (detached; empty with ``weighting='none'``).
+
+        Raises:
+            KeyError: An image lacks ``mask_scores`` or its
+                :attr:`score_key`; the message names the image.
+        """
+        if self.weighting == 'none':
+            loss = self(
+                pred,
+                target,
+                ignore_index=ignore_index,
+                pred_is_log_prob=pred_is_log_prob)
+            return loss, {}
+        scores = self._metainfo_scores(batch_metainfo)
+        weights = self.image_weights(scores, pred.shape[0], pred.device)
+        loss = self(
+            pred,
+            target,
+            scores=scores,
+            ignore_index=ignore_index,
+            pred_is_log_prob=pred_is_log_prob,
+            image_weights=weights)
+        return loss, dict(sel_frac=(weights > 0).float().mean().detach())
+
+    def _metainfo_scores(self, batch_metainfo: Sequence[Mapping]) -> Tensor:
+        """``(N,)`` float32 :attr:`score_key` values of the metainfo."""
+        values = []
+        for idx, meta in enumerate(batch_metainfo):
+            name = str(meta.get('img_path', f'<batch image {idx}>'))
+            scores = meta.get('mask_scores')
+            if scores is None:
+                raise KeyError(
+                    f'image {name} has no "mask_scores" in its data sample '
+                    'metainfo; the selection loss needs them: train on '
+                    'WeakVOCDataset (with a score file) and pack with '
+                    'PackWeakSegInputs')
+            values.append(self._score_of(scores, name))
+        return torch.tensor(values, dtype=torch.float32)
+
+    def _score_of(self, scores: Mapping, name: str) -> float:
+        """The :attr:`score_key` entry of one image's score dict."""
+        value = scores.get(self.score_key)
+        if value is None:
+            raise KeyError(f'image {name} has no {self.score_key!r} score '
+                           f'(its scores: {dict(scores)})')
+        return float(value)
 
     def image_weights(self, scores: ScoreInput, num_images: int,
                       device: torch.device) -> Tensor:
@@ -158,17 +246,11 @@ class SelectionLoss(nn.Module):
         if isinstance(scores, Tensor):
             values = scores.detach().to(device=device, dtype=torch.float32)
         else:
-            values_list = []
-            for idx, item in enumerate(scores):
-                if isinstance(item, Mapping):
-                    value = item.get(self.score_key)
-                    if value is None:
-                        raise KeyError(
-                            f'image {idx} of the batch has no '
-                            f'{self.score_key!r} score (scores: {dict(item)})')
-                else:
-                    value = item
-                values_list.append(float(value))
+            values_list: List[float] = [
+                self._score_of(item, f'{idx} of the batch') if isinstance(
+                    item, Mapping) else float(item)
+                for idx, item in enumerate(scores)
+            ]
             values = torch.tensor(
                 values_list, dtype=torch.float32, device=device)
         if values.shape != (num_images, ):
@@ -231,8 +313,8 @@ class SelectionLoss(nn.Module):
         return self.loss_weight * loss
 
     def _note_empty_batch(self) -> None:
-        self.num_empty_batches += 1
-        count = self.num_empty_batches
+        self._num_empty_batches += 1
+        count = self._num_empty_batches
         # Log at 1, 10, 100, ...: visible without flooding a long run.
         if _is_power_of_ten(count):
             print_log(
