@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from mmengine.registry import init_default_scope
 
 import mmattn  # noqa: F401
-from mmattn.segmentation.decode_heads.classification_branch import \
-    _pooled_conv3x3
+from mmattn.segmentation.decode_heads.classification_branch_fast import (
+    is_plain_branch, pooled_branch_logits, pooled_conv3x3)
 from mmseg.registry import MODELS
 
 
@@ -55,7 +55,7 @@ def test_pooled_conv3x3_equals_conv_then_mean(height, width):
     weight = torch.randn(3, 4, 3, 3)
     bias = torch.randn(3)
     expected = F.conv2d(hidden, weight, bias, padding=1).mean(dim=(2, 3))
-    got = _pooled_conv3x3(hidden, weight, bias)
+    got = pooled_conv3x3(hidden, weight, bias)
     assert torch.allclose(got, expected, atol=1e-5)
 
 
@@ -69,8 +69,8 @@ def test_pooled_conv3x3_hand_case():
     corner[0, 0, 0, 0] = 1.0
     centre = torch.zeros(1, 1, 3, 3)
     centre[0, 0, 1, 1] = 1.0
-    assert _pooled_conv3x3(hidden, corner, None).item() == 0.25
-    assert _pooled_conv3x3(hidden, centre, None).item() == 1.0
+    assert pooled_conv3x3(hidden, corner, None).item() == 0.25
+    assert pooled_conv3x3(hidden, centre, None).item() == 1.0
 
 
 @pytest.mark.parametrize('fusion, with_fc, dropout_ratio',
@@ -139,3 +139,49 @@ def test_fast_forward_is_the_default_and_matches_forward_maps():
             branch.forward_maps(x).mean(dim=(2, 3)),
             rtol=1e-5,
             atol=1e-5)
+
+
+@pytest.mark.parametrize('fusion', ['sum', 'first_plus_mean'])
+@pytest.mark.parametrize('mode', ['train', 'eval'])
+def test_fast_forward_is_the_fast_module_bit_for_bit(fusion, mode):
+    # forward with fast_forward=True is classification_branch_fast's pooled
+    # logits, fused and passed through the FC, with nothing else computed.
+    branch = _branch(fusion=fusion, with_fc=True)
+    getattr(branch, mode)()
+    assert all(map(is_plain_branch, branch.branches))
+    x = torch.randn(3, 6, 5, 4)
+    torch.manual_seed(3)
+    got = branch(x)
+    torch.manual_seed(3)
+    pooled = [
+        pooled_branch_logits(b, x, mode == 'train') for b in branch.branches
+    ]
+    if fusion == 'sum':
+        fused = torch.stack(pooled, dim=0).sum(dim=0)
+    else:
+        fused = pooled[0] + torch.stack(pooled[1:], dim=0).mean(dim=0)
+    assert torch.equal(got, branch.fc(fused))
+
+
+def test_fast_forward_keeps_parameters_and_state_dict_keys():
+    fast, literal = _branch(), _branch(fast_forward=False)
+    assert list(fast.state_dict()) == list(literal.state_dict()) == [
+        f'branches.{b}.{part}' for b in range(4)
+        for part in ('0.conv.weight', '0.conv.bias', '2.weight', '2.bias')
+    ]
+    literal.load_state_dict(fast.state_dict())
+    fast.eval()
+    literal.eval()
+    x = torch.randn(2, 6, 5, 5)
+    with torch.no_grad():
+        assert torch.allclose(fast(x), literal(x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_replaced_branch_runs_literally():
+    branch = _branch().eval()
+    assert branch.fast_forward
+    branch.branches[1] = nn.Sequential(*branch.branches[1], nn.ReLU())
+    assert not is_plain_branch(branch.branches[1])
+    x = torch.randn(2, 6, 5, 5)
+    with torch.no_grad():
+        assert torch.equal(branch(x), branch.forward_maps(x).mean(dim=(2, 3)))
