@@ -20,6 +20,7 @@ import torch
 
 from mmattn.segmentation.mask_scoring import (accuracy_score,
                                               binary_foreground,
+                                              check_label_map,
                                               class_aware_accuracy_score,
                                               class_aware_fmeasure,
                                               class_distribution,
@@ -676,3 +677,54 @@ def test_generated_inputs_are_varied():
     cd = class_distribution(LABELS, TAGS)
     assert np.ptp(ac) > 0.3 and 0 < cd.min() < 1
     assert not MASKS[-1].any() and MASKS[-2].all()
+
+
+def test_torch_inputs_convert_at_the_boundary():
+    # One numpy backend: a torch call returns the pinned numpy value
+    # rounded to float32 (bool for binary_foreground), as a tensor on the
+    # input's device with the numpy result's shape. Torch images default
+    # to (..., C, H, W).
+    t = torch.from_numpy
+    chw = t(IMAGES).permute(0, 3, 1, 2)
+    gt_valid = GTS != 255
+    pairs = [
+        (binary_foreground(t(LABELS)), binary_foreground(LABELS)),
+        (paper_fmeasure(t(MASKS), t(REFS), t(gt_valid)),
+         paper_fmeasure(MASKS, REFS, gt_valid)),
+        (paper_fmeasure(t(H4), t(H4)), paper_fmeasure(H4, H4)),
+        (edge_strength(chw), edge_strength(IMAGES)),
+        (edge_objectness(t(MASKS), chw), edge_objectness(MASKS, IMAGES)),
+        (accuracy_score(t(MASKS), t(REFS), chw),
+         accuracy_score(MASKS, REFS, IMAGES)),
+        (accuracy_score(t(MASKS[1]), t(REFS[1]), t(IMAGES[1]),
+                        channel_axis=-1),
+         accuracy_score(MASKS[1], REFS[1], IMAGES[1])),
+        (class_distribution(t(LABELS), t(TAGS)),
+         class_distribution(LABELS, TAGS)),
+        (coarse_score(torch.tensor(0.8, dtype=torch.float64), 0.5),
+         coarse_score(0.8, 0.5)),
+        (fine_score(torch.tensor([1.3, 0.2], dtype=torch.float64), 0.5),
+         fine_score(np.array([1.3, 0.2]), 0.5)),
+        (class_aware_fmeasure(t(LABELS), t(GTS)),
+         class_aware_fmeasure(LABELS, GTS)),
+        (class_aware_accuracy_score(t(LABELS), t(GTS), chw),
+         class_aware_accuracy_score(LABELS, GTS, IMAGES)),
+    ]
+    got = coarse_scores(t(LABELS), t(REFS), t(TAGS), chw)
+    want = coarse_scores(LABELS, REFS, TAGS, IMAGES)
+    assert sorted(got) == ['AC', 'CD', 'SC']
+    pairs += [(got[k], want[k]) for k in want]
+    for got, want in pairs:
+        want = np.asarray(want)
+        expected = t(want).to(
+            torch.bool if want.dtype == bool else torch.float32)
+        assert isinstance(got, torch.Tensor) and got.device.type == 'cpu'
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        assert torch.equal(got, expected)
+    # A tensor that needs gradients is read, not differentiated through.
+    pred = torch.tensor([0.4, 0.9], requires_grad=True)
+    assert not fine_score(pred, 0.5).requires_grad
+    with pytest.raises(ValueError, match=r'label values \[21\]'):
+        check_label_map(torch.tensor([0, 21]), 21)
+    with pytest.raises(TypeError, match='one kind'):
+        coarse_scores(t(LABELS), REFS, t(TAGS))

@@ -2,11 +2,17 @@
 """Coarse mask scores of the SAL paper (Sec. III-B.1, Eq. 3-5) and the fine
 score (Eq. 7).
 
-Every function accepts either numpy arrays or torch tensors and returns the
-same kind. Masks are ``(..., H, W)``: any leading dimensions are a batch and
-the result has exactly those leading dimensions (a 0-d result for a single
-mask). The numpy path computes in float64, the torch path in float32 (on the
-tensor's device); they agree to float32 precision.
+One backend: every function computes with numpy in float64. Masks are
+``(..., H, W)``: any leading dimensions are a batch and the result has
+exactly those leading dimensions (a numpy scalar for a single mask).
+
+Torch tensors are accepted at the boundary (:func:`_numpy_backend`): they
+are copied to numpy on entry, and the result comes back as a tensor on the
+first input tensor's device, float32 (bool for :func:`binary_foreground`),
+i.e. the float64 numpy value rounded to float32. A torch image defaults to
+the ``(..., C, H, W)`` layout (see :func:`edge_strength`). Mixing numpy
+arrays and tensors in one call raises ``TypeError``; Python numbers go with
+either. Results carry no autograd graph.
 
 Definitions (``|X|`` counts pixels, restricted to ``valid`` when given):
 
@@ -41,11 +47,12 @@ Empty masks (all values exact, never a division by zero):
 - ``B`` empty or full (no boundary inside the image): objectness ``1``
   (neutral: there is no boundary to judge).
 """
+import functools
+import inspect
 from typing import Optional, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 Array = Union[np.ndarray, torch.Tensor]
 
@@ -60,24 +67,58 @@ __all__ = [
 ]
 
 
-def _is_torch(x) -> bool:
-    return isinstance(x, torch.Tensor)
+#: The colour axis of a torch image when ``channel_axis`` is ``None``
+#: (``(..., C, H, W)``); numpy images default to -1 (``(..., H, W, C)``).
+TORCH_CHANNEL_AXIS = -3
 
 
-def _check_same_kind(*arrays) -> None:
-    kinds = {_is_torch(a) for a in arrays if a is not None}
-    if len(kinds) > 1:
-        raise TypeError('mix of numpy arrays and torch tensors; pass all '
-                        'inputs as one kind')
+def _to_torch(result, device: torch.device):
+    """A numpy result (or a dict of them) as tensors on ``device``: float32,
+    or bool for a bool result."""
+    if result is None:
+        return None
+    if isinstance(result, dict):
+        return {k: _to_torch(v, device) for k, v in result.items()}
+    result = np.asarray(result)
+    dtype = torch.bool if result.dtype == bool else torch.float32
+    return torch.from_numpy(result).to(device=device, dtype=dtype)
 
 
-def _as_bool(mask: Array) -> Array:
-    if _is_torch(mask):
-        if mask.dtype == torch.bool:
-            return mask
-        if mask.is_floating_point():
-            return mask > 0.5
-        return mask != 0
+def _numpy_backend(func):
+    """Let a numpy-only public function take torch tensors.
+
+    When any argument is a tensor: raise if another is a numpy array, copy
+    every tensor to numpy, default ``channel_axis`` (where the function has
+    one) to :data:`TORCH_CHANNEL_AXIS`, run ``func`` and return its result
+    through :func:`_to_torch` on the first tensor's device. Without tensors
+    ``func`` runs untouched.
+    """
+    signature = inspect.signature(func)
+    has_layout = 'channel_axis' in signature.parameters
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        values = (*args, *kwargs.values())
+        tensors = [v for v in values if isinstance(v, torch.Tensor)]
+        if not tensors:
+            return func(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        if any(isinstance(v, np.ndarray) for v in values):
+            raise TypeError('mix of numpy arrays and torch tensors; pass all '
+                            'inputs as one kind')
+        bound.apply_defaults()
+        for name, value in bound.arguments.items():
+            if isinstance(value, torch.Tensor):
+                bound.arguments[name] = value.detach().cpu().numpy()
+        if has_layout and bound.arguments['channel_axis'] is None:
+            bound.arguments['channel_axis'] = TORCH_CHANNEL_AXIS
+        return _to_torch(func(*bound.args, **bound.kwargs),
+                         tensors[0].device)
+
+    return wrapper
+
+
+def _as_bool(mask: np.ndarray) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.dtype == bool:
         return mask
@@ -86,7 +127,8 @@ def _as_bool(mask: Array) -> Array:
     return mask != 0
 
 
-def _check_shapes(name_a: str, a: Array, name_b: str, b: Array) -> None:
+def _check_shapes(name_a: str, a: np.ndarray, name_b: str,
+                  b: np.ndarray) -> None:
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f'{name_a} has shape {tuple(a.shape)} but {name_b} '
                          f'has shape {tuple(b.shape)}; they must match')
@@ -95,13 +137,12 @@ def _check_shapes(name_a: str, a: Array, name_b: str, b: Array) -> None:
                          f'{tuple(a.shape)}')
 
 
-def _count(mask: Array) -> Array:
-    """Pixel count over the last two dims, float64 (numpy) / float32."""
-    if _is_torch(mask):
-        return mask.flatten(-2).sum(-1, dtype=torch.float32)
+def _count(mask: np.ndarray) -> np.ndarray:
+    """Pixel count over the last two dims, float64."""
     return mask.reshape(mask.shape[:-2] + (-1, )).sum(-1, dtype=np.float64)
 
 
+@_numpy_backend
 def binary_foreground(label_map: Array, ignore_index: int = 255) -> Array:
     """The binary object mask ``B`` of a label map.
 
@@ -113,11 +154,12 @@ def binary_foreground(label_map: Array, ignore_index: int = 255) -> Array:
         ignore_index: The "unlabelled" value. Defaults to 255.
 
     Returns:
-        Bool ``(..., H, W)`` of the same kind as ``label_map``.
+        Bool ``(..., H, W)``.
     """
     return (label_map != 0) & (label_map != ignore_index)
 
 
+@_numpy_backend
 def check_label_map(label_map: Array,
                     num_classes: int,
                     ignore_index: int = 255,
@@ -134,8 +176,7 @@ def check_label_map(label_map: Array,
     Raises:
         ValueError: naming ``name`` and the offending values.
     """
-    values = (label_map.unique().tolist()
-              if _is_torch(label_map) else np.unique(label_map).tolist())
+    values = np.unique(label_map).tolist()
     bad = [v for v in values if v != ignore_index and not 0 <= v < num_classes]
     if bad:
         raise ValueError(
@@ -143,6 +184,7 @@ def check_label_map(label_map: Array,
             f'0..{num_classes - 1} (and ignore {ignore_index})')
 
 
+@_numpy_backend
 def paper_fmeasure(mask: Array,
                    reference: Array,
                    valid: Optional[Array] = None,
@@ -162,7 +204,6 @@ def paper_fmeasure(mask: Array,
     Returns:
         F-measure in ``[0, 1]`` with shape ``(...)``.
     """
-    _check_same_kind(mask, reference, valid)
     _check_shapes('mask', mask, 'reference', reference)
     mask = _as_bool(mask)
     reference = _as_bool(reference)
@@ -176,25 +217,17 @@ def paper_fmeasure(mask: Array,
         both_empty)
 
 
-def _fmeasure_from_counts(inter: Array, ref_size: Array, union: Array,
-                          both_empty: float) -> Array:
+def _fmeasure_from_counts(inter: np.ndarray, ref_size: np.ndarray,
+                          union: np.ndarray,
+                          both_empty: float) -> np.ndarray:
     """``2 |HnB| / (|H| + |HuB|)``, ``both_empty`` where both are 0."""
     denom = ref_size + union
-    if _is_torch(denom):
-        safe = torch.where(denom > 0, denom, torch.ones_like(denom))
-        return torch.where(denom > 0, 2 * inter / safe,
-                           torch.full_like(denom, both_empty))
     safe = np.where(denom > 0, denom, 1.0)
     return np.where(denom > 0, 2 * inter / safe, both_empty)[()]
 
 
-def _max_filter3(x: Array) -> Array:
+def _max_filter3(x: np.ndarray) -> np.ndarray:
     """3x3 max filter over the last two dims, edges replicated."""
-    if _is_torch(x):
-        lead = x.shape[:-2]
-        flat = x.reshape((-1, 1) + tuple(x.shape[-2:]))
-        out = F.max_pool2d(flat, 3, stride=1, padding=1)
-        return out.reshape(lead + out.shape[-2:])
     pad = [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)]
     padded = np.pad(x, pad, mode='edge')
     h, w = x.shape[-2:]
@@ -205,6 +238,7 @@ def _max_filter3(x: Array) -> Array:
     return out
 
 
+@_numpy_backend
 def edge_strength(image: Array, channel_axis: Optional[int] = None) -> Array:
     """Per-pixel edge strength in ``[0, 1)``, scale free.
 
@@ -223,57 +257,38 @@ def edge_strength(image: Array, channel_axis: Optional[int] = None) -> Array:
             the image has no channel axis.
 
     Returns:
-        ``(..., H, W)`` float64 (numpy) / float32 (torch).
+        ``(..., H, W)`` float64.
     """
-    torch_path = _is_torch(image)
     if channel_axis is None:
-        channel_axis = -3 if torch_path else -1
-    if torch_path:
-        img = image.float()
-        gray = img if channel_axis is False else img.mean(dim=channel_axis)
-        if gray.ndim < 2:
-            raise ValueError(f'image must be at least 2-D, got {image.shape}')
-        padded = F.pad(
-            gray.reshape((-1, 1) + tuple(gray.shape[-2:])), (1, 1, 1, 1),
-            mode='replicate').reshape(gray.shape[:-2] +
-                                      (gray.shape[-2] + 2, gray.shape[-1] + 2))
-    else:
-        img = np.asarray(image, dtype=np.float64)
-        gray = img if channel_axis is False else img.mean(axis=channel_axis)
-        if gray.ndim < 2:
-            raise ValueError(f'image must be at least 2-D, got {img.shape}')
-        padded = np.pad(gray, [(0, 0)] * (gray.ndim - 2) + [(1, 1), (1, 1)],
-                        mode='edge')
+        channel_axis = -1
+    img = np.asarray(image, dtype=np.float64)
+    gray = img if channel_axis is False else img.mean(axis=channel_axis)
+    if gray.ndim < 2:
+        raise ValueError(f'image must be at least 2-D, got {img.shape}')
+    padded = np.pad(gray, [(0, 0)] * (gray.ndim - 2) + [(1, 1), (1, 1)],
+                    mode='edge')
     grad_x = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) / 2
     grad_y = (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]) / 2
     magnitude = (grad_x**2 + grad_y**2)**0.5
-    if torch_path:
-        mean = magnitude.flatten(-2).mean(-1)[..., None, None]
-    else:
-        mean = magnitude.reshape(magnitude.shape[:-2] +
-                                 (-1, )).mean(-1)[..., None, None]
+    mean = magnitude.reshape(magnitude.shape[:-2] +
+                             (-1, )).mean(-1)[..., None, None]
     # The tiny constant only matters for a perfectly flat image (0 / 0).
     strength = magnitude / (magnitude + mean + 1e-12)
     return _max_filter3(strength)
 
 
-def _inner_boundary(mask: Array) -> Array:
+def _inner_boundary(mask: np.ndarray) -> np.ndarray:
     """Pixels of ``mask`` with a 4-neighbour outside it. The image frame
     counts as inside, so a mask touching the border has no boundary there.
     """
-    if _is_torch(mask):
-        lead = mask.shape[:-2]
-        flat = mask.reshape((-1, 1) + tuple(mask.shape[-2:])).float()
-        padded = F.pad(flat, (1, 1, 1, 1), mode='replicate')
-        padded = padded.reshape(lead + padded.shape[-2:]) > 0.5
-    else:
-        padded = np.pad(mask, [(0, 0)] * (mask.ndim - 2) + [(1, 1), (1, 1)],
-                        mode='edge')
+    padded = np.pad(mask, [(0, 0)] * (mask.ndim - 2) + [(1, 1), (1, 1)],
+                    mode='edge')
     interior = (padded[..., :-2, 1:-1] & padded[..., 2:, 1:-1]
                 & padded[..., 1:-1, :-2] & padded[..., 1:-1, 2:])
     return mask & ~interior
 
 
+@_numpy_backend
 def edge_objectness(mask: Array,
                     image: Array,
                     channel_axis: Optional[int] = None,
@@ -301,25 +316,18 @@ def edge_objectness(mask: Array,
     if not 0 < min_objectness <= 1:
         raise ValueError(
             f'min_objectness must be in (0, 1], got {min_objectness}')
-    _check_same_kind(mask, image)
     mask = _as_bool(mask)
     edges = edge_strength(image, channel_axis)
     _check_shapes('mask', mask, 'image (without channels)', edges)
     boundary = _inner_boundary(mask)
     n_boundary = _count(boundary)
-    if _is_torch(mask):
-        on_edges = (edges * boundary).flatten(-2).sum(-1)
-        safe = torch.where(n_boundary > 0, n_boundary,
-                           torch.ones_like(n_boundary))
-        score = torch.where(n_boundary > 0, on_edges / safe,
-                            torch.ones_like(n_boundary))
-        return score.clamp(min_objectness, 1.0)
     on_edges = (edges * boundary).reshape(edges.shape[:-2] + (-1, )).sum(-1)
     safe = np.where(n_boundary > 0, n_boundary, 1.0)
     score = np.where(n_boundary > 0, on_edges / safe, 1.0)
     return np.clip(score, min_objectness, 1.0)[()]
 
 
+@_numpy_backend
 def accuracy_score(mask: Array,
                    reference: Array,
                    image: Optional[Array] = None,
@@ -356,6 +364,7 @@ def accuracy_score(mask: Array,
     return fmeasure * objectness**b
 
 
+@_numpy_backend
 def class_distribution(label_map: Array,
                        tags: Array,
                        ignore_index: int = 255,
@@ -376,7 +385,6 @@ def class_distribution(label_map: Array,
     Returns:
         ``CD`` in ``[0, 1]``, shape ``(...)``.
     """
-    _check_same_kind(label_map, tags)
     lead = tuple(label_map.shape[:-2])
     if label_map.ndim < 2 or tuple(tags.shape[:-1]) != lead:
         raise ValueError(
@@ -386,25 +394,8 @@ def class_distribution(label_map: Array,
     num_fg = tags.shape[-1]
     foreground = binary_foreground(label_map, ignore_index)
     n_fg = _count(foreground)
-    if _is_torch(label_map):
-        # Lookup table per image: entry c says whether class c is tagged;
-        # background (0) is never "in Y" but is also never counted.
-        tags = tags.float()
-        allowed = torch.cat(
-            [torch.zeros_like(tags[..., :1]), tags], dim=-1) > 0.5
-        labels = torch.where(foreground, label_map,
-                             torch.zeros_like(label_map)).long()
-        if labels.numel() and int(labels.max()) > num_fg:
-            raise ValueError(f'label {int(labels.max())} has no tag entry '
-                             f'(tags cover classes 1..{num_fg})')
-        flat_allowed = allowed.reshape(-1, num_fg + 1)
-        flat_labels = labels.reshape(flat_allowed.shape[0], -1)
-        in_tags = torch.gather(flat_allowed, 1, flat_labels)
-        hits = (in_tags & foreground.reshape(flat_labels.shape)).sum(
-            -1, dtype=torch.float32).reshape(lead)
-        safe = torch.where(n_fg > 0, n_fg, torch.ones_like(n_fg))
-        return torch.where(n_fg > 0, hits / safe,
-                           torch.full_like(n_fg, empty_value))
+    # Lookup table per image: entry c says whether class c is tagged;
+    # background (0) is never "in Y" but is also never counted.
     tags = np.asarray(tags, dtype=np.float64)
     allowed = np.concatenate([np.zeros_like(tags[..., :1]), tags],
                              axis=-1) > 0.5
@@ -421,37 +412,36 @@ def class_distribution(label_map: Array,
     return np.where(n_fg > 0, hits / safe, empty_value)[()]
 
 
-def _check_unit(name: str, x: Array) -> None:
-    lo, hi = (float(x.min()), float(x.max())) if (
-        x.numel() if _is_torch(x) else np.size(x)) else (0.0, 0.0)
+def _check_unit(name: str, x: np.ndarray) -> None:
+    lo, hi = (float(x.min()), float(x.max())) if np.size(x) else (0.0, 0.0)
     if lo < 0 or hi > 1:
         raise ValueError(f'{name} must lie in [0, 1], got range [{lo}, {hi}]')
 
 
+@_numpy_backend
 def coarse_score(ac: Array, cd: Array) -> Array:
     """``SC = AC * CD`` (Eq. 5)."""
-    ac = ac if _is_torch(ac) else np.asarray(ac, dtype=np.float64)
-    cd = cd if _is_torch(cd) else np.asarray(cd, dtype=np.float64)
+    ac = np.asarray(ac, dtype=np.float64)
+    cd = np.asarray(cd, dtype=np.float64)
     _check_unit('AC', ac)
     _check_unit('CD', cd)
     return ac * cd
 
 
+@_numpy_backend
 def fine_score(prediction: Array, cd: Array) -> Array:
     """``SF = P * CD`` (Eq. 7); ``P`` is the scoring network's output.
 
     ``P`` is clipped to ``[0, 1]`` first: the network's ReLU output may
     exceed 1 slightly, and a score file holds values in ``[0, 1]``.
     """
-    if _is_torch(prediction):
-        prediction = prediction.clamp(0.0, 1.0)
-    else:
-        prediction = np.clip(np.asarray(prediction, dtype=np.float64), 0, 1)
-    cd = cd if _is_torch(cd) else np.asarray(cd, dtype=np.float64)
+    prediction = np.clip(np.asarray(prediction, dtype=np.float64), 0, 1)
+    cd = np.asarray(cd, dtype=np.float64)
     _check_unit('CD', cd)
     return prediction * cd
 
 
+@_numpy_backend
 def coarse_scores(label_map: Array,
                   reference: Array,
                   tags: Array,
@@ -482,6 +472,7 @@ def coarse_scores(label_map: Array,
     return dict(AC=ac, CD=cd, SC=coarse_score(ac, cd))
 
 
+@_numpy_backend
 def class_aware_fmeasure(label_map: Array,
                          gt_label_map: Array,
                          ignore_index: int = 255,
@@ -517,7 +508,6 @@ def class_aware_fmeasure(label_map: Array,
     Returns:
         F-measure in ``[0, 1]`` with shape ``(...)``.
     """
-    _check_same_kind(label_map, gt_label_map)
     _check_shapes('label map', label_map, 'ground truth', gt_label_map)
     valid = gt_label_map != ignore_index
     mask = binary_foreground(label_map, ignore_index) & valid
@@ -528,6 +518,7 @@ def class_aware_fmeasure(label_map: Array,
         both_empty)
 
 
+@_numpy_backend
 def class_aware_accuracy_score(label_map: Array,
                                gt_label_map: Array,
                                image: Optional[Array] = None,
