@@ -9,7 +9,8 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from mmattn.utils.validation import check_positive_int, is_positive_int
+from mmattn.utils.validation import (check_choice, check_positive_int,
+                                     is_positive_int)
 
 from .bypass import BypassMixin
 
@@ -86,12 +87,8 @@ class AlignedAttention(BypassMixin, BaseModule):
                             ('mid_channels', mid_channels),
                             ('deform_groups', deform_groups)):
             check_positive_int(name, value)
-        if deform_type not in _DEFORM_TYPES:
-            raise ValueError(f'deform_type must be one of {_DEFORM_TYPES}, '
-                             f'got {deform_type!r}')
-        if deform_impl not in _DEFORM_LAYERS:
-            raise ValueError(f'deform_impl must be one of '
-                             f'{tuple(_DEFORM_LAYERS)}, got {deform_impl!r}')
+        check_choice('deform_type', deform_type, _DEFORM_TYPES)
+        check_choice('deform_impl', deform_impl, tuple(_DEFORM_LAYERS))
         if mid_channels % deform_groups != 0:
             raise ValueError(f'mid_channels={mid_channels} is not divisible '
                              f'by deform_groups={deform_groups}')

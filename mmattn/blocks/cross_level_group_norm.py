@@ -1,6 +1,5 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """Cross-level group normalisation, CLGN (HAR-Net Sec. III-B, Fig. 3)."""
-from numbers import Real
 from typing import List, Optional, Sequence
 
 import torch
@@ -9,7 +8,8 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from mmattn.utils.validation import check_positive_int, is_positive_int
+from mmattn.utils.validation import (check_positive_int, is_positive_int,
+                                     is_real)
 
 
 @MODELS.register_module()
@@ -65,7 +65,7 @@ class CrossLevelGroupNorm(BaseModule):
             raise ValueError(
                 f'num_channels={num_channels} is not divisible by '
                 f'num_groups={num_groups}')
-        if isinstance(eps, bool) or not isinstance(eps, Real) or eps < 0:
+        if not is_real(eps) or eps < 0:
             raise ValueError(f'eps must be a non-negative number, got {eps!r}')
         if num_levels is not None and not is_positive_int(num_levels):
             raise ValueError(

@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from mmattn.utils.validation import check_positive_int
+from mmattn.utils.validation import check_choice, check_positive_int
 
 from .bypass import BypassMixin
 
@@ -57,9 +57,7 @@ class CrossLevelSE(BypassMixin, BaseModule):
                             ('num_levels', num_levels),
                             ('reduced_channels', reduced_channels)):
             check_positive_int(name, value)
-        if pooling not in _POOLINGS:
-            raise ValueError(
-                f'pooling must be one of {_POOLINGS}, got {pooling!r}')
+        check_choice('pooling', pooling, _POOLINGS)
         self.channels = channels
         self.num_levels = num_levels
         self.reduced_channels = reduced_channels

@@ -2,7 +2,6 @@
 """Argument checks, output-folder safety and file writing shared by the
 dataset generators."""
 import json
-import numbers
 import os
 import os.path as osp
 from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
@@ -12,14 +11,12 @@ import cv2
 import numpy as np
 from mmengine.utils import track_iter_progress
 
+from mmattn.utils.validation import is_int, is_real
+
 #: Smallest image side the generators accept: below it the smallest objects
 #: and the noise radii lose their meaning.
 MIN_IMG_SIDE = 32
 MAX_IMG_SIDE = 4096
-
-
-def is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_common_args(num_images, seed, img_size,
@@ -55,9 +52,7 @@ def check_common_args(num_images, seed, img_size,
     if not all(MIN_IMG_SIDE <= s <= MAX_IMG_SIDE for s in img_size):
         raise ValueError(f'img_size sides must lie in [{MIN_IMG_SIDE}, '
                          f'{MAX_IMG_SIDE}], got {tuple(img_size)!r}')
-    if (isinstance(val_fraction, bool)
-            or not isinstance(val_fraction, numbers.Real)
-            or not 0.0 < float(val_fraction) < 1.0):
+    if not is_real(val_fraction) or not 0.0 < float(val_fraction) < 1.0:
         raise ValueError('val_fraction must be a number in the open interval '
                          f'(0, 1), got {val_fraction!r}')
     num_val = int(round(num_images * float(val_fraction)))

@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 from mmengine.logging import print_log
 
+from mmattn.utils.validation import check_choice
+
 from .common import (LEGACY_LAYOUTS, check_common_args, image_rng, is_int,
                      prepare_output_dir, progress, write_jpeg, write_json)
 from .drawing import (SHAPE_NAMES, TEXTURE_PATTERNS, cluttered_background,
@@ -118,10 +120,7 @@ def _min_area(height: int, width: int) -> int:
 
 
 def _check_difficulty(difficulty) -> dict:
-    if difficulty not in _PRESETS:
-        raise ValueError(f'difficulty must be one of {DET_DIFFICULTIES}, '
-                         f'got {difficulty!r}')
-    return _PRESETS[difficulty]
+    return _PRESETS[check_choice('difficulty', difficulty, DET_DIFFICULTIES)]
 
 
 def _smooth_background(rng: np.random.Generator, height: int,

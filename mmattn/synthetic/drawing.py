@@ -13,6 +13,8 @@ from typing import Sequence, Tuple
 import cv2
 import numpy as np
 
+from mmattn.utils.validation import check_choice
+
 #: The shape classes, in label order. Colour and texture are drawn
 #: independently of the shape, so only the outline tells classes apart.
 SHAPE_NAMES = ('rectangle', 'ellipse', 'triangle', 'star', 'cross')
@@ -41,6 +43,7 @@ def unit_shape(shape: str, rng: np.random.Generator) -> np.ndarray:
     Returns:
         numpy.ndarray: Polygon vertices, shape ``(K, 2)``, as ``(x, y)``.
     """
+    check_choice('shape', shape, SHAPE_NAMES)
     if shape == 'rectangle':
         pts = [(-1, -1), (1, -1), (1, 1), (-1, 1)]
     elif shape == 'ellipse':
@@ -55,12 +58,10 @@ def unit_shape(shape: str, rng: np.random.Generator) -> np.ndarray:
         radii = np.where(np.arange(10) % 2 == 0, 1.0, inner)
         return np.stack([radii * np.cos(angles), radii * np.sin(angles)],
                         axis=1)
-    elif shape == 'cross':
+    else:  # 'cross'
         t = rng.uniform(0.28, 0.42)
         pts = [(-t, -1), (t, -1), (t, -t), (1, -t), (1, t), (t, t), (t, 1),
                (-t, 1), (-t, t), (-1, t), (-1, -t), (-t, -t)]
-    else:
-        raise ValueError(f'shape must be one of {SHAPE_NAMES}, got {shape!r}')
     return np.asarray(pts, dtype=np.float64)
 
 
@@ -166,9 +167,7 @@ def textured_fill(rng: np.random.Generator, height: int, width: int,
     Returns:
         numpy.ndarray: float32 patch, shape ``(height, width, 3)``.
     """
-    if pattern not in TEXTURE_PATTERNS:
-        raise ValueError(
-            f'pattern must be one of {TEXTURE_PATTERNS}, got {pattern!r}')
+    check_choice('pattern', pattern, TEXTURE_PATTERNS)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     theta = rng.uniform(0, 2 * np.pi)
     u = xx * math.cos(theta) + yy * math.sin(theta)

@@ -14,6 +14,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from mmattn.utils.validation import check_choice
+
 from .drawing import ellipse_mask
 
 PROXY_NOISE_TYPES = ('erode', 'dilate', 'wrong_class', 'missed_object',
@@ -254,9 +256,7 @@ def make_proxy_mask(rng: np.random.Generator, clean: np.ndarray,
         a list of dicts with ``type`` in :data:`PROXY_NOISE_TYPES` and the
         operation's parameters.
     """
-    if severity not in PROXY_SEVERITIES:
-        raise ValueError(
-            f'severity must be one of {PROXY_SEVERITIES}, got {severity!r}')
+    check_choice('severity', severity, PROXY_SEVERITIES)
     scale = min(clean.shape) / 192.0
     tags = sorted(int(c) for c in np.unique(clean[clean > 0]))
     proxy = clean.copy()

@@ -1,8 +1,19 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """Build-time argument checks shared by mmattn's modules, so that a bad
 config value fails with one consistent message that names it."""
-from numbers import Integral
-from typing import Sequence, Tuple
+from numbers import Integral, Real
+from typing import Any, Collection, Sequence, Tuple
+
+
+def is_int(value) -> bool:
+    """Whether ``value`` is an int (``numbers.Integral``), not a bool."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """Whether ``value`` is a real number (``numbers.Real``: int, float,
+    numpy scalars), not a bool."""
+    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def is_positive_int(value) -> bool:
@@ -37,3 +48,33 @@ def check_dilations(dilations: Sequence[int],
         raise ValueError(f'{name} must be a non-empty list of positive ints, '
                          f'got {dilations!r}')
     return tuple(int(d) for d in dilations)
+
+
+def check_choice(name: str, value: Any, choices: Collection) -> Any:
+    """Return ``value`` if it is one of ``choices``.
+
+    Args:
+        name (str): How the message names the value (``'fusion'``,
+            ``'box voting score_mode'``).
+        value: The value to check.
+        choices (Collection): The allowed values; the message shows them as
+            given (a tuple, or a sorted list of a dict's keys).
+
+    Raises:
+        ValueError: ``'<name> must be one of <choices>, got <value>'``.
+    """
+    if value not in choices:
+        raise ValueError(f'{name} must be one of {choices}, got {value!r}')
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool (``True``/``False``; not 0, 1 or
+    ``None``).
+
+    Raises:
+        TypeError: ``'<name> must be a bool, got <value>'``.
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f'{name} must be a bool, got {value!r}')
+    return value

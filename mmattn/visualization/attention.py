@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from mmattn.detection.dense_heads.har_retina_head import HARRetinaHead
 from mmattn.segmentation.decode_heads.sal_head import SALHead
-from mmattn.utils.validation import check_positive_int
+from mmattn.utils.validation import check_choice, check_positive_int
 
 SPATIAL = 'spatial'
 CLASS = 'class'
@@ -666,8 +666,6 @@ def draw_attention(maps: AttentionMaps,
 
 def output_name(img_path: str, kind: str) -> str:
     """``<img stem>_spatial_attention.png`` / ``_class_attention.png``."""
-    if kind not in ATTENTION_KINDS:
-        raise ValueError(
-            f'kind must be one of {ATTENTION_KINDS}, got {kind!r}')
+    check_choice('kind', kind, ATTENTION_KINDS)
     stem = osp.splitext(osp.basename(img_path))[0]
     return f'{stem}_{kind}_attention.png'

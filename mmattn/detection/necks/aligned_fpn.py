@@ -1,12 +1,13 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """FPN whose high backbone levels pass through aligned attention first."""
-from numbers import Integral
 from typing import Sequence, Tuple
 
 from mmdet.models.necks import FPN
 from mmdet.registry import MODELS
 from mmengine.model import ModuleList
 from torch import Tensor
+
+from mmattn.utils.validation import is_int
 
 
 @MODELS.register_module()
@@ -53,8 +54,7 @@ class AlignedFPN(FPN):
                              f'input indices, got {aligned_levels!r}')
         used = range(self.start_level, self.backbone_end_level)
         for level in aligned_levels:
-            if isinstance(level, bool) or not isinstance(
-                    level, Integral) or level not in used:
+            if not is_int(level) or level not in used:
                 raise ValueError(
                     f'aligned_levels entry {level!r} is not an input index '
                     f'that this FPN uses ({list(used)}, from start_level='

@@ -48,13 +48,14 @@ RetinaNet, 10.5 vs 22.8 for HAR-Net; docs/harnet_inference.md). The
 authors' setting is ``dict(iou_thr=0.6, score_mode='mean_fixed', top_k=4,
 exclusive=True)``.
 """
-from numbers import Integral, Real
 from typing import Optional, Tuple
 
 import torch
 from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 from torch import Tensor
+
+from mmattn.utils.validation import check_bool, check_choice, is_int, is_real
 
 SCORE_MODES = ('max', 'mean', 'mean_fixed')
 
@@ -63,16 +64,13 @@ _BOX_VOTING_DEFAULTS = dict(
 
 
 def _check_iou_thr(iou_thr) -> None:
-    if isinstance(iou_thr, bool) or not isinstance(iou_thr, Real) \
-            or not 0 < iou_thr <= 1:
+    if not is_real(iou_thr) or not 0 < iou_thr <= 1:
         raise ValueError(
             f'box voting iou_thr must be a number in (0, 1], got {iou_thr!r}')
 
 
 def _check_score_mode(score_mode, top_k) -> None:
-    if score_mode not in SCORE_MODES:
-        raise ValueError(f'box voting score_mode must be one of '
-                         f'{SCORE_MODES}, got {score_mode!r}')
+    check_choice('box voting score_mode', score_mode, SCORE_MODES)
     if score_mode == 'mean_fixed' and top_k is None:
         raise ValueError("box voting score_mode='mean_fixed' divides by "
                          'top_k + 1, so top_k must be set, got top_k=None')
@@ -81,8 +79,7 @@ def _check_score_mode(score_mode, top_k) -> None:
 def _check_top_k(top_k) -> None:
     if top_k is None:
         return
-    if isinstance(top_k, bool) or not isinstance(top_k, Integral) \
-            or top_k <= 0:
+    if not is_int(top_k) or top_k <= 0:
         raise ValueError(
             f'box voting top_k must be None or a positive int, got {top_k!r}')
 
@@ -121,9 +118,7 @@ def validate_box_voting_cfg(cfg: Optional[dict]) -> Optional[dict]:
     _check_iou_thr(full['iou_thr'])
     _check_top_k(full['top_k'])
     _check_score_mode(full['score_mode'], full['top_k'])
-    if not isinstance(full['exclusive'], bool):
-        raise TypeError('box voting exclusive must be a bool, got '
-                        f"{full['exclusive']!r}")
+    check_bool('box voting exclusive', full['exclusive'])
     return full
 
 

@@ -14,6 +14,8 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from mmattn.utils.validation import check_choice
+
 from .pyramid_merge import (MergePlan, check_two_x_scale_factors,
                             merge_pyramid_maps, pyramid_merge_plan)
 
@@ -150,9 +152,7 @@ class HARMultiScaleRetinaNet(RetinaNet):
             full['scale_factors'])
         full['extra_scale_factors'] = _check_extra_scale_factors(
             full['extra_scale_factors'])
-        if full['cls_merge'] not in _CLS_MERGES:
-            raise ValueError(f'cls_merge must be one of {_CLS_MERGES}, got '
-                             f"{full['cls_merge']!r}")
+        check_choice('cls_merge', full['cls_merge'], _CLS_MERGES)
         if full['cls_merge'] == 'prob' and getattr(
                 self.bbox_head.loss_cls, 'custom_cls_channels', False):
             raise ValueError("cls_merge='prob' needs a sigmoid or softmax "

@@ -11,6 +11,8 @@ from torch import Tensor
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 
+from mmattn.utils.validation import check_choice
+
 _ARCH = {
     11: (1, 1, 2, 2, 2),
     13: (2, 2, 2, 2, 2),
@@ -70,9 +72,7 @@ class DeepLabVGG(BaseModule):
         ]
     ) -> None:
         super().__init__(init_cfg)
-        if depth not in _ARCH:
-            raise ValueError(
-                f'depth must be one of {sorted(_ARCH)}, got {depth!r}')
+        check_choice('depth', depth, sorted(_ARCH))
         strides = _check_five('strides', strides)
         dilations = _check_five('dilations', dilations)
         if (not isinstance(out_indices, (list, tuple)) or not out_indices

@@ -3,7 +3,6 @@
 training set of SAL-Net's retraining stage (paper Sec. III-A, III-D)."""
 import hashlib
 import logging
-import numbers
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -16,6 +15,7 @@ from mmattn.segmentation.score_file import (SCORE_FIELDS, MaskScoreFileError,
                                             StaleMaskScoresError,
                                             load_mask_score_file,
                                             stale_proxy_masks)
+from mmattn.utils.validation import check_bool, is_real
 from mmseg.datasets import PascalVOCDataset
 from mmseg.registry import DATASETS
 from .sample_check import check_label_mask
@@ -26,8 +26,7 @@ Policy = Union[str, float]
 def _check_policy(name: str, value, allow_fill: bool) -> Policy:
     if value in ('error', 'skip'):
         return value
-    if allow_fill and (not isinstance(value, bool) and isinstance(
-            value, numbers.Real) and 0.0 <= float(value) <= 1.0):
+    if allow_fill and is_real(value) and 0.0 <= float(value) <= 1.0:
         return float(value)
     allowed = "'error', 'skip'" + (' or a fill score in [0, 1]'
                                    if allow_fill else '')
@@ -145,10 +144,7 @@ class WeakVOCDataset(PascalVOCDataset):
             raise ValueError("on_stale_scores must be 'error' or 'warn', "
                              f'got {on_stale_scores!r}')
         self.on_stale_scores = on_stale_scores
-        if not isinstance(check_samples, bool):
-            raise TypeError(
-                f'check_samples must be a bool, got {check_samples!r}')
-        self.check_samples = check_samples
+        self.check_samples = check_bool('check_samples', check_samples)
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
     def _join_prefix(self) -> None:

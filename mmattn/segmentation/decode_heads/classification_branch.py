@@ -11,7 +11,8 @@ from torch import Tensor
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 
-from mmattn.utils.validation import check_dilations, check_positive_int
+from mmattn.utils.validation import (check_choice, check_dilations,
+                                     check_positive_int)
 
 from .classification_branch_fast import is_plain_branch, pooled_branch_logits
 
@@ -87,9 +88,7 @@ class SALClassificationBranch(BaseModule):
                                                            channels)):
             check_positive_int(name, value)
         check_dilations(dilations)
-        if fusion not in _FUSIONS:
-            raise ValueError(
-                f'fusion must be one of {_FUSIONS}, got {fusion!r}')
+        check_choice('fusion', fusion, _FUSIONS)
         if not 0.0 <= dropout_ratio < 1.0:
             raise ValueError(
                 f'dropout_ratio must be in [0, 1), got {dropout_ratio!r}')

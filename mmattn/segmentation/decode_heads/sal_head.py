@@ -17,7 +17,7 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, SampleList
 
-from mmattn.utils.validation import check_dilations
+from mmattn.utils.validation import check_choice, check_dilations
 
 from .classification_branch import build_classification_branch
 from .deeplabv2_aspp import DeepLabV2ASPP
@@ -136,9 +136,7 @@ class SALHead(ASPPHead):
                  loss_decode: Union[ConfigType, List[ConfigType]] = dict(
                      type='SelectionLoss', score_key='SF', tau=0.55),
                  **kwargs) -> None:
-        if seg_branch not in _SEG_BRANCHES:
-            raise ValueError(f'seg_branch must be one of {_SEG_BRANCHES}, '
-                             f'got {seg_branch!r}')
+        check_choice('seg_branch', seg_branch, _SEG_BRANCHES)
         if dilations is None:
             dilations = _DEFAULT_DILATIONS[seg_branch]
         check_dilations(dilations)

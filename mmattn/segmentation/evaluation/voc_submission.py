@@ -21,6 +21,7 @@ from mmengine.logging import MMLogger
 from PIL import Image
 
 from mmattn.synthetic.seg import voc_palette
+from mmattn.utils.validation import check_bool, check_choice
 from mmseg.registry import METRICS
 
 # comp5: trained on the VOC2012 segmentation data only; comp6: trained with
@@ -84,9 +85,7 @@ class VOCSubmissionMetric(BaseMetric):
         if not isinstance(output_dir, str) or not output_dir:
             raise ValueError(
                 f'output_dir must be a non-empty path, got {output_dir!r}')
-        if competition not in COMPETITIONS:
-            raise ValueError(f'competition must be one of {COMPETITIONS}, '
-                             f'got {competition!r}')
+        check_choice('competition', competition, COMPETITIONS)
         if not isinstance(year, str) or not year:
             raise ValueError(f'year must be a non-empty string, got {year!r}')
         if archive is not None:
@@ -95,8 +94,7 @@ class VOCSubmissionMetric(BaseMetric):
                 raise ValueError('archive must be a file name (no folder), '
                                  f'got {archive!r}')
             self.archive_mode = _archive_mode(archive)
-        if not isinstance(overwrite, bool):
-            raise TypeError(f'overwrite must be a bool, got {overwrite!r}')
+        check_bool('overwrite', overwrite)
         self.output_dir = output_dir
         self.competition = competition
         self.year = year

@@ -1,12 +1,12 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """Attention loss of SAL-Net (paper Eq. 12, weighted by lambda in Eq. 14)."""
-import numbers
-
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
 from mmseg.registry import MODELS
+
+from mmattn.utils.validation import check_choice, is_real
 
 _MODES = ('bce', 'paper')
 
@@ -56,11 +56,8 @@ class AttentionLoss(nn.Module):
                  loss_weight: float = 2.0,
                  loss_name: str = 'loss_att') -> None:
         super().__init__()
-        if mode not in _MODES:
-            raise ValueError(f'mode must be one of {_MODES}, got {mode!r}')
-        if (isinstance(loss_weight, bool)
-                or not isinstance(loss_weight, numbers.Real)
-                or loss_weight < 0):
+        check_choice('mode', mode, _MODES)
+        if not is_real(loss_weight) or loss_weight < 0:
             raise ValueError('loss_weight must be a non-negative number, got '
                              f'{loss_weight!r}')
         if not isinstance(loss_name, str) or not loss_name.startswith('loss_'):

@@ -1,7 +1,6 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """Selection loss of SAL-Net (paper Eq. 8, 9 and 13)."""
 import logging
-import numbers
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -11,6 +10,8 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from mmseg.registry import MODELS
+
+from mmattn.utils.validation import check_choice, is_real
 
 ScoreInput = Union[Tensor, Sequence[Mapping[str, Optional[float]]],
                    Sequence[float], None]
@@ -99,21 +100,12 @@ class SelectionLoss(nn.Module):
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_sel') -> None:
         super().__init__()
-        if score_key not in _SCORE_KEYS:
-            raise ValueError(f'score_key must be one of {_SCORE_KEYS}, got '
-                             f'{score_key!r}')
-        if (isinstance(tau, bool) or not isinstance(tau, numbers.Real)
-                or not 0.0 <= float(tau) <= 1.0):
+        check_choice('score_key', score_key, _SCORE_KEYS)
+        if not is_real(tau) or not 0.0 <= float(tau) <= 1.0:
             raise ValueError(f'tau must be a number in [0, 1], got {tau!r}')
-        if weighting not in _WEIGHTINGS:
-            raise ValueError(f'weighting must be one of {_WEIGHTINGS}, got '
-                             f'{weighting!r}')
-        if normalize not in _NORMALIZERS:
-            raise ValueError(f'normalize must be one of {_NORMALIZERS}, got '
-                             f'{normalize!r}')
-        if (isinstance(loss_weight, bool)
-                or not isinstance(loss_weight, numbers.Real)
-                or loss_weight < 0):
+        check_choice('weighting', weighting, _WEIGHTINGS)
+        check_choice('normalize', normalize, _NORMALIZERS)
+        if not is_real(loss_weight) or loss_weight < 0:
             raise ValueError('loss_weight must be a non-negative number, got '
                              f'{loss_weight!r}')
         if not isinstance(loss_name, str) or not loss_name.startswith('loss_'):

@@ -11,7 +11,7 @@ from mmengine.structures import BaseDataElement
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from mmattn.utils.validation import check_positive_int
+from mmattn.utils.validation import check_choice, check_positive_int
 
 __all__ = ['MaskScoringNet', 'MaskScoringResBlock', 'AvgMaxPool2d']
 
@@ -165,8 +165,7 @@ class MaskScoringNet(BaseModel):
         if output_activation not in ('relu', 'sigmoid'):
             raise ValueError("output_activation must be 'relu' or "
                              f"'sigmoid', got {output_activation!r}")
-        if pool not in _POOLS:
-            raise ValueError(f'pool must be one of {_POOLS}, got {pool!r}')
+        check_choice('pool', pool, _POOLS)
         if not loss_weight > 0:
             raise ValueError(f'loss_weight must be > 0, got {loss_weight}')
         self.in_channels = in_channels
