@@ -12,7 +12,8 @@
    cross entropy and one with SAL's losses (selection on SC + attention
    loss), and compares their val mIoU (mmseg's ``IoUMetric``, ground truth).
 4. Draws HAR-Net's spatial attention and SAL's class attention on two val
-   images with ``tools/visualize_attention.py``.
+   images, in-process, as ``tools/visualize_attention.py`` does
+   (``mmattn.visualization.render_attention``).
 
 Everything lands in ``--work-dir`` (default ``work_dirs/demo``): one folder
 per model with its dumped config (re-runnable with ``tools/train.py``),
@@ -34,7 +35,6 @@ import json
 import logging
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 import warnings
@@ -59,7 +59,6 @@ from mmattn.utils.install_check import check_install  # noqa: E402
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'demo')
-VIS_TOOL = osp.join(REPO_ROOT, 'tools', 'visualize_attention.py')
 
 # The full demo takes its data (the configs' ``demo_data``) and schedule
 # from configs/demo, chosen with pilot runs on the 2-core development
@@ -397,18 +396,25 @@ def run_segmentation(args, work_dir: str, data_dir: str,
 
 
 def draw_attention(det: dict, seg: dict, out_dir: str) -> dict:
-    """Run tools/visualize_attention.py on two val images per model."""
-    if not osp.isfile(VIS_TOOL):
-        message = (f'{VIS_TOOL} not found: attention pictures skipped '
-                   '(this mmattn checkout does not have the tool yet)')
-        print_log(message, logger='current', level=logging.WARNING)
-        return dict(skipped=message, pngs=[])
+    """Draw the attention of the trained HAR-Net and SAL on two val images
+    each, in this process: the checkpoint loaded strictly and the pictures
+    drawn as ``tools/visualize_attention.py`` does
+    (``mmattn.visualization.init_attention_model`` and
+    ``render_attention``).
+
+    Returns:
+        dict: ``pngs`` (the written files), ``pictures`` (per picture its
+        file, panels and the maps' value ranges) and ``failures`` (one line
+        per model that could not be drawn; the demo goes on).
+    """
+    from mmattn.visualization import init_attention_model, render_attention
+
     jobs = []
     if det:
         run = det['runs']['harnet']
         val_dir = osp.join(det['data']['root'], 'val')
         imgs = [osp.join(val_dir, f) for f in sorted(os.listdir(val_dir))[:2]]
-        jobs.append(('HAR-Net spatial attention', run, imgs, []))
+        jobs.append(('HAR-Net spatial attention', run, imgs, None))
     if seg:
         run = seg['runs']['sal']
         root = seg['data']['root']
@@ -416,32 +422,28 @@ def draw_attention(det: dict, seg: dict, out_dir: str) -> dict:
                            'val.txt')) as f:
             ids = [line.strip() for line in f if line.strip()][:2]
         imgs = [osp.join(root, 'JPEGImages', f'{i}.jpg') for i in ids]
-        jobs.append(('SAL class attention', run, imgs, [
-            '--classes-from-tags',
-            osp.join(root, 'cls_labels.npy')
-        ]))
-    pngs, failures = [], []
-    for what, run, imgs, extra in jobs:
-        cmd = [
-            sys.executable, VIS_TOOL, run['config'], run['checkpoint'], *imgs,
-            '--out-dir', out_dir, '--device', 'cpu', '--overwrite', *extra
-        ]
+        tags = np.load(
+            osp.join(root, 'cls_labels.npy'), allow_pickle=True).item()
+        jobs.append(('SAL class attention', run, imgs,
+                     [tags.get(i) for i in ids]))
+    pngs, pictures, failures = [], [], []
+    for what, run, imgs, tags in jobs:
         print_log(f'drawing {what} of {len(imgs)} val images',
                   logger='current')
-        result = subprocess.run(
-            cmd, capture_output=True, text=True,
-            env=dict(os.environ, PYTHONWARNINGS='ignore'))
-        if result.returncode != 0:
-            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-            failures.append(f'{what}: ' + ' | '.join(tail))
-            print_log(f'{what} failed: {" | ".join(tail)}', logger='current',
+        try:
+            model = init_attention_model(
+                run['config'], run['checkpoint'], device='cpu')
+            drawn = render_attention(model, imgs, out_dir, tags=tags)
+        except Exception as err:  # the demo reports and goes on
+            line = ' | '.join(
+                f'{type(err).__name__}: {err}'.strip().splitlines()[-3:])
+            failures.append(f'{what}: {line}')
+            print_log(f'{what} failed: {line}', logger='current',
                       level=logging.WARNING)
             continue
-        pngs += [
-            line.strip() for line in result.stdout.splitlines()
-            if line.strip().endswith('.png')
-        ]
-    return dict(pngs=pngs, failures=failures)
+        pngs += [picture.out_file for picture in drawn]
+        pictures += [picture.to_dict() for picture in drawn]
+    return dict(pngs=pngs, pictures=pictures, failures=failures)
 
 
 # --------------------------------------------------------------- output --
@@ -576,8 +578,6 @@ def main(argv=None) -> int:
         print(f'  mask scores: {seg["scoring"]["score_file"]}')
     for png in pictures.get('pngs', []):
         print(f'  attention: {png}')
-    if pictures.get('skipped'):
-        print(f'  attention: {pictures["skipped"]}')
     for failure in pictures.get('failures', []):
         print(f'  attention FAILED: {failure}')
     print(f'  metrics: {metrics_path}')

@@ -16,6 +16,9 @@ Usage::
         --out-dir DIR [--device cpu] [--classes-from-tags FILE] [--topk K] \\
         [--overwrite] [--alpha 0.5] [--cfg-options KEY=VALUE ...]
 
+The drawing is ``mmattn.visualization.render_attention``, the call that
+``AttentionVisualizationHook`` and ``tools/demo.py`` make in-process.
+
 Prints the written paths, one per line, on stdout. Fails with one line on
 stderr (exit code 1) when the model has nothing to show, a file is missing,
 the checkpoint does not load strictly into the config's model (it names the
@@ -115,56 +118,36 @@ def _device(requested):
 
 def build_model(args):
     """Build the model, without weights, with mmdet's or mmseg's own
-    initialiser, chosen by the config's ``default_scope`` (see
+    initialiser, chosen by the config's ``default_scope``
+    (``mmattn.visualization.build_attention_model``; see
     :func:`load_weights`)."""
-    import mmattn  # noqa: F401  (registers the modules, checkpoint loading)
+    from mmattn.visualization import build_attention_model
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     scope = cfg.get('default_scope')
     _device(args.device)  # an unusable --device fails before the build
-    if scope == 'mmdet':
-        from mmdet.apis import init_detector
-
-        # Built without weights (mmdet then warns that it uses COCO class
-        # names; the checkpoint's own names replace them below).
-        # palette='random': skips building the test dataset for its palette,
-        # which only box drawing uses.
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            model = init_detector(cfg, None, palette='random', device='cpu')
-    elif scope == 'mmseg':
-        from mmseg.apis import init_model
-
-        # init_model(cfg, checkpoint) fails with KeyError on a checkpoint
-        # without 'meta' (a bare state dict); load it here instead.
-        model = init_model(cfg, None, device='cpu')
-    else:
+    if scope not in ('mmdet', 'mmseg'):
         raise ToolError(f'{args.config}: default_scope must be mmdet '
                         f'(HAR-Net) or mmseg (SAL-Net), got {scope!r}')
-    return model
+    return build_attention_model(cfg)
 
 
 def load_weights(model, args):
     """Load the checkpoint strictly (one of another model would draw the
-    attention of an untrained network) and move the model to the device."""
-    from mmattn.utils import CheckpointError, load_checkpoint_strict
+    attention of an untrained network; ``load_checkpoint_strict`` through
+    ``mmattn.visualization.load_attention_checkpoint``) and move the model
+    to the device."""
+    from mmattn.utils import CheckpointError
+    from mmattn.visualization import load_attention_checkpoint
 
     device = _device(args.device)
     try:
-        checkpoint = load_checkpoint_strict(
-            model, args.checkpoint, config=args.config,
-            advice='Draw it with the config it was trained with')
+        return load_attention_checkpoint(
+            model, args.checkpoint, config=args.config, device=device)
     except CheckpointError as err:
         raise ToolError(str(err)) from err
-    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
-    if isinstance(meta, dict) and meta.get('dataset_meta'):
-        dataset_meta = {k.lower(): v for k, v in meta['dataset_meta'].items()}
-        if model.cfg.get('default_scope') == 'mmdet':
-            dataset_meta['palette'] = 'random'
-        model.dataset_meta = dataset_meta
-    return model.to(device).eval()
 
 
 def load_tags(path: str, num_classes: int) -> dict:
@@ -183,6 +166,21 @@ def load_tags(path: str, num_classes: int) -> dict:
                 f'{path}: image {img_id} has {np.asarray(tag).size} tags, '
                 f'the model has {num_classes} foreground classes')
     return tags
+
+
+def tags_per_image(tags: dict, imgs, tags_path: str) -> list:
+    """Each image's tags by its file stem (the image id); None, with a
+    warning, for an image the tag file does not list (its picture shows the
+    top-k classes)."""
+    per_image = []
+    for img in imgs:
+        stem = osp.splitext(osp.basename(img))[0]
+        img_tags = tags.get(stem)
+        if img_tags is None:
+            warnings.warn(f'{img}: no tags for image id {stem!r} in '
+                          f'{tags_path}; showing the top-k classes')
+        per_image.append(img_tags)
+    return per_image
 
 
 def main(argv=None) -> int:
@@ -206,9 +204,7 @@ def run(args) -> list:
     from mmengine.utils import ProgressBar
 
     from mmattn.visualization import (CLASS, NoAttentionError, attention_kind,
-                                      build_test_pipeline, compute_attention,
-                                      draw_attention, output_name,
-                                      select_classes)
+                                      output_name, render_attention)
 
     model = build_model(args)
     try:
@@ -226,39 +222,30 @@ def run(args) -> list:
             f'would overwrite {", ".join(existing)}; pass --overwrite or '
             'choose another --out-dir')
 
-    tags = None
+    img_tags = None
     if kind == CLASS:
-        num_classes = model.decode_head.cls_branch.num_classes
         if args.classes_from_tags is not None:
-            tags = load_tags(args.classes_from_tags, num_classes)
+            num_classes = model.decode_head.cls_branch.num_classes
+            img_tags = tags_per_image(
+                load_tags(args.classes_from_tags, num_classes), args.imgs,
+                args.classes_from_tags)
     elif args.classes_from_tags is not None or args.topk is not None:
         warnings.warn('--classes-from-tags and --topk choose SAL-Net class '
                       'panels; a HAR-Net picture shows every pyramid level')
 
-    pipeline = build_test_pipeline(model.cfg)
     progress = ProgressBar(len(args.imgs), file=sys.stderr) \
         if len(args.imgs) > 1 else None
-    for img_id, (img, out_file) in enumerate(zip(args.imgs, out_files)):
-        maps = compute_attention(model, img, pipeline=pipeline, img_id=img_id)
-        panels, img_tags = None, None
-        if kind == CLASS:
-            if tags is not None:
-                stem = osp.splitext(osp.basename(img))[0]
-                img_tags = tags.get(stem)
-                if img_tags is None:
-                    warnings.warn(f'{img}: no tags for image id {stem!r} in '
-                                  f'{args.classes_from_tags}; showing the '
-                                  'top-k classes')
-                else:
-                    img_tags = np.asarray(img_tags).reshape(-1)
-            panels = select_classes(maps.scores, img_tags, args.topk)
-        draw_attention(
-            maps, out_file, panels=panels, tags=img_tags, alpha=args.alpha)
-        if progress is not None:
-            progress.update()
+    pictures = render_attention(
+        model,
+        args.imgs,
+        args.out_dir,
+        tags=img_tags,
+        topk=args.topk,
+        alpha=args.alpha,
+        progress=None if progress is None else lambda _: progress.update())
     if progress is not None:
         sys.stderr.write('\n')
-    return out_files
+    return [picture.out_file for picture in pictures]
 
 
 if __name__ == '__main__':

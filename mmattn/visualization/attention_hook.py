@@ -3,7 +3,6 @@
 import os.path as osp
 from typing import Optional, Sequence
 
-import numpy as np
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -12,9 +11,8 @@ from mmengine.registry import HOOKS
 
 from mmattn.utils.validation import check_positive_int
 
-from .attention import (CLASS, NoAttentionError, attention_kind,
-                        compute_attention_batch, draw_attention, output_name,
-                        select_classes)
+from .attention import NoAttentionError, attention_kind
+from .render import render_attention
 
 
 @HOOKS.register_module()
@@ -22,9 +20,11 @@ class AttentionVisualizationHook(Hook):
     """Draw the attention maps of the first validation images.
 
     At every ``interval``-th validation run, the first ``num_images`` images
-    of the first validation batch are drawn as ``tools/visualize_attention.py``
-    draws them (HAR-Net spatial masks per level or SAL-Net class attention)
-    into ``<work_dir>/<out_dir>/iter_<runner.iter>/``. For SAL-Net the panels
+    of the first validation batch are drawn by
+    :func:`~mmattn.visualization.render_attention`, as
+    ``tools/visualize_attention.py`` draws them (HAR-Net spatial masks per
+    level or SAL-Net class attention), into
+    ``<work_dir>/<out_dir>/iter_<runner.iter>/``. For SAL-Net the panels
     are the image's tags when the data samples carry ``img_tags``
     (``WeakVOCDataset`` + ``PackWeakSegInputs``), else the ``topk`` classes.
 
@@ -87,7 +87,7 @@ class AttentionVisualizationHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
         try:
-            kind = attention_kind(model)
+            attention_kind(model)
         except NoAttentionError as err:
             print_log(
                 f'AttentionVisualizationHook: {err}; no pictures',
@@ -103,17 +103,6 @@ class AttentionVisualizationHook(Hook):
         batch = model.data_preprocessor(batch, False)
         out_dir = osp.join(runner.work_dir, self.out_dir,
                            f'iter_{runner.iter}')
-        for maps in compute_attention_batch(model, batch['inputs'],
-                                            batch['data_samples']):
-            panels, tags = None, None
-            if kind == CLASS:
-                tags = maps.meta.get('img_tags')
-                if tags is not None:
-                    tags = np.asarray(tags, dtype=np.float32).reshape(-1)
-                panels = select_classes(maps.scores, tags, self.topk)
-            draw_attention(
-                maps,
-                osp.join(out_dir, output_name(maps.img_path, kind)),
-                panels=panels,
-                tags=tags,
-                alpha=self.alpha)
+        # Tags (SAL-Net) come from the data samples' img_tags.
+        render_attention(
+            model, batch, out_dir, topk=self.topk, alpha=self.alpha)
