@@ -1,7 +1,6 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """Stacked dilated convolution spatial attention (HAR-Net Sec. III-A)."""
 import math
-from numbers import Real
 from typing import Optional, Sequence
 
 import torch
@@ -10,7 +9,8 @@ from mmengine.model import BaseModule, constant_init, kaiming_init, normal_init
 from mmengine.registry import MODELS
 from torch import Tensor
 
-from mmattn.utils.validation import check_dilations, check_positive_int
+from mmattn.utils.validation import (check_dilations, check_positive_int,
+                                     is_real)
 
 from .bypass import BypassMixin
 
@@ -108,13 +108,10 @@ class SpatialAttention(BypassMixin, BaseModule):
                 f'kernel_size must be odd to keep the mask aligned with the '
                 f'features, got {kernel_size}')
         check_dilations(dilations)
-        if (isinstance(mask_init, bool) or not isinstance(mask_init, Real)
-                or not 0 < mask_init < 1):
+        if not is_real(mask_init) or not 0 < mask_init < 1:
             raise ValueError(
                 f'mask_init must be a number in (0, 1), got {mask_init!r}')
-        if (isinstance(mask_conv_gain, bool)
-                or not isinstance(mask_conv_gain, Real)
-                or not mask_conv_gain > 0):
+        if not is_real(mask_conv_gain) or not mask_conv_gain > 0:
             raise ValueError('mask_conv_gain must be a positive number, got '
                              f'{mask_conv_gain!r}')
         self.mask_init = float(mask_init)

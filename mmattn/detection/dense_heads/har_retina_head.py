@@ -1,7 +1,6 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """HAR-Net head: RetinaNet head with hybrid attention (Sec. IV-B, Fig. 5)."""
 import copy
-from numbers import Real
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -21,6 +20,7 @@ from torch import Tensor
 from mmattn.detection.box_objectness import box_objectness_targets
 from mmattn.detection.post_processing.box_voting import (
     box_voting, validate_box_voting_cfg)
+from mmattn.utils.validation import is_real
 
 _CLGN_RESERVED = ('num_channels', 'num_groups', 'eps', 'num_levels')
 
@@ -149,8 +149,7 @@ class HARRetinaHead(RetinaHead):
                                  'spatial_attention; got None')
             unknown = set(spatial_attention_loss) - {'loss_weight'}
             weight = spatial_attention_loss.get('loss_weight', 1.0)
-            if unknown or isinstance(weight, bool) or not isinstance(
-                    weight, Real) or weight < 0:
+            if unknown or not is_real(weight) or weight < 0:
                 raise ValueError(
                     'spatial_attention_loss must be dict(loss_weight=<number '
                     f'>= 0>), got {spatial_attention_loss!r}')
@@ -182,8 +181,7 @@ class HARRetinaHead(RetinaHead):
                 raise TypeError('channel_attention.per_level must be a bool, '
                                 f'got {self.se_per_level!r}')
             if self.logit_mix is not None and (
-                    isinstance(self.logit_mix, bool)
-                    or not isinstance(self.logit_mix, Real)
+                    not is_real(self.logit_mix)
                     or not 0 < self.logit_mix <= 1):
                 raise ValueError('channel_attention.logit_mix must be None or '
                                  f'in (0, 1], got {self.logit_mix!r}')
