@@ -3,8 +3,9 @@
 (mmseg modules)."""
 from . import (backbones, datasets, decode_heads, evaluation,  # noqa: F401
                losses, mask_scoring)
+from . import wsss  # noqa: F401
 
 __all__ = [
     'backbones', 'datasets', 'decode_heads', 'evaluation', 'losses',
-    'mask_scoring'
+    'mask_scoring', 'wsss'
 ]
