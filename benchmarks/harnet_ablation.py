@@ -272,7 +272,7 @@ def plot(runs, order, path, header) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.6))
     names = [n for n in order if n != BASELINE]
     for i, name in enumerate(names):
         _, diffs = paired(runs, name)
@@ -285,7 +285,7 @@ def plot(runs, order, path, header) -> None:
         ax1.scatter([i] * len(diffs), diffs, color='black', s=12, zorder=3)
     ax1.axhline(0, color='grey', lw=0.8)
     ax1.set_xticks(range(len(names)))
-    ax1.set_xticklabels(names)
+    ax1.set_xticklabels(names, rotation=35, ha='right', fontsize=8)
     ax1.set_ylabel('AP - twin AP (per seed; bar: mean, whisker: 2 SE)')
     ax1.set_title('Paired AP difference to the RetinaNet twin', fontsize=9)
     width = 0.8 / max(1, sum(1 for n in order if any(
@@ -307,7 +307,7 @@ def plot(runs, order, path, header) -> None:
     ax2.set_ylabel('mask inside GT boxes - outside')
     ax2.set_title('Spatial mask contrast on val images (mean of seeds)',
                   fontsize=9)
-    ax2.legend(fontsize=7)
+    ax2.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(header, fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
