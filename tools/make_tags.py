@@ -9,9 +9,10 @@ Examples::
         --out data/my_data/cls_labels.npy
     python tools/make_tags.py data/my_data/tags.json --classes classes.txt \\
         --out data/my_data/cls_labels.npy
-    python tools/make_tags.py data/my_data/tags/ --out data/my_data/cls_labels.npy
-    python tools/make_tags.py annotations/instances_train.json --coco-classes \\
-        --out data/my_coco/cls_labels.npy --empty skip
+    python tools/make_tags.py data/my_data/tags/ \\
+        --out data/my_data/cls_labels.npy
+    python tools/make_tags.py annotations/instances_train.json \\
+        --coco-classes --out data/my_coco/cls_labels.npy --empty skip
 
 Sources (the format comes from the suffix, or ``--format``):
 

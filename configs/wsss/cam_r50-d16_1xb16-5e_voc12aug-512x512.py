@@ -53,10 +53,14 @@ model = dict(
     in_channels=2048,
     num_classes=num_classes,
     loss_cls=dict(
-        type='AttentionLoss', mode='bce', loss_weight=1.0,
+        type='AttentionLoss',
+        mode='bce',
+        loss_weight=1.0,
         loss_name='loss_cls'),
     test_cfg=dict(
-        scales=(1.0, 0.5, 1.5, 2.0), flip=True, bg_threshold=0.15,
+        scales=(1.0, 0.5, 1.5, 2.0),
+        flip=True,
+        bg_threshold=0.15,
         score_thr=0.5))
 
 train_pipeline = [

@@ -90,8 +90,10 @@ def test_loss_needs_tags_of_the_right_length():
     model = _model(weight=None, num_classes=3).train()
     with pytest.raises(KeyError, match='img_x.jpg: no img_tags'):
         model.loss(torch.zeros(1, 3, 2, 2), [_sample()])
-    with pytest.raises(ValueError, match='img_x.jpg: 3 image tags, but the '
-                       'model has 2 foreground classes'):
+    with pytest.raises(
+            ValueError,
+            match='img_x.jpg: 3 image tags, but the '
+            'model has 2 foreground classes'):
         model.loss(torch.zeros(1, 3, 2, 2), [_sample([1, 0, 0])])
 
 
@@ -227,11 +229,14 @@ def test_resnet_shapes_and_normalisation():
 
 
 def test_config_errors():
-    with pytest.raises(ValueError, match='test_cfg.scales must be a non-empty '
-                       'list of positive numbers, got'):
+    with pytest.raises(
+            ValueError,
+            match='test_cfg.scales must be a non-empty '
+            'list of positive numbers, got'):
         _model(scales=())
-    with pytest.raises(ValueError, match='test_cfg.bg_threshold must be a '
-                       'number in'):
+    with pytest.raises(
+            ValueError, match='test_cfg.bg_threshold must be a '
+            'number in'):
         _model(bg_threshold=1.5)
     with pytest.raises(TypeError, match='test_cfg.flip must be a bool'):
         _model(flip='yes')
@@ -241,8 +246,10 @@ def test_config_errors():
         _model(num_classes=1)
     model = _model(weight=None, num_classes=4)
     model.in_channels = 5
-    with pytest.raises(ValueError, match='the backbone output -1 has shape '
-                       r'\(1, 3, 2, 2\), but in_channels is 5'):
+    with pytest.raises(
+            ValueError,
+            match='the backbone output -1 has shape '
+            r'\(1, 3, 2, 2\), but in_channels is 5'):
         model(torch.zeros(1, 3, 2, 2), mode='tensor')
 
 
@@ -273,12 +280,13 @@ def test_runner_trains_on_a_generated_folder(tmp_path, run_tool):
         data, num_images=8, seed=0, img_size=(48, 48), show_progress=False)
     work = str(tmp_path / 'work')
     options = [
-        f'{loader}.{key}' for loader in ('train_dataloader', 'val_dataloader',
-                                         'test_dataloader')
+        f'{loader}.{key}'
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
         for key in (f'dataset.data_root={data}', 'num_workers=0',
                     'persistent_workers=False')
     ] + [
-        'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+        'train_cfg.max_iters=3',
+        'train_cfg.val_interval=3',
         'train_dataloader.batch_size=2',
         # 48x48 crops: RandomResize and RandomCrop of the pipeline.
         'train_dataloader.dataset.pipeline.1.scale=(48,48)',

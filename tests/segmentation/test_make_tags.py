@@ -86,11 +86,19 @@ def test_csv_without_header_and_tsv(tmp_path):
 
 def test_json_sources(tmp_path):
     mapping = _write(tmp_path / 'map.json',
-                     json.dumps({'x1.jpg': ['cat', 'dog'], 'x2': 'bus car'}))
+                     json.dumps({
+                         'x1.jpg': ['cat', 'dog'],
+                         'x2': 'bus car'
+                     }))
     records = _write(
         tmp_path / 'records.json',
-        json.dumps([{'image_id': 'y1', 'tags': ['horse']},
-                    {'file_name': 'imgs/y2.jpg', 'labels': 'sofa'}]))
+        json.dumps([{
+            'image_id': 'y1',
+            'tags': ['horse']
+        }, {
+            'file_name': 'imgs/y2.jpg',
+            'labels': 'sofa'
+        }]))
     make_cls_labels(mapping, str(tmp_path / 'a.npy'))
     make_cls_labels(records, str(tmp_path / 'b.npy'))
     _assert_tags(tmp_path / 'a.npy', {
@@ -227,9 +235,9 @@ def test_duplicate_ids_name_both_places(tmp_path):
     with pytest.raises(TagSourceError, match="image 'a' is tagged twice"):
         make_cls_labels(js, str(tmp_path / 'y.npy'))
     # Two COCO images with the same file stem.
-    coco = _write(tmp_path / 'coco.json',
-                  _coco([(1, 'train/a.jpg'), (2, 'val/a.jpg')], [(1, 1),
-                                                                 (2, 2)]))
+    coco = _write(
+        tmp_path / 'coco.json',
+        _coco([(1, 'train/a.jpg'), (2, 'val/a.jpg')], [(1, 1), (2, 2)]))
     with pytest.raises(TagSourceError) as excinfo:
         make_cls_labels(coco, str(tmp_path / 'z.npy'), coco_classes=True)
     assert _problems(excinfo) == [
@@ -243,17 +251,12 @@ def test_images_without_tags(tmp_path):
     out = tmp_path / 'cls_labels.npy'
     with pytest.raises(TagSourceError) as excinfo:
         make_cls_labels(src, str(out))
-    assert [p.split(': ')[0] for p in _problems(excinfo)] == [
-        f'{src}:2', f'{src}:3'
-    ]
+    assert [p.split(': ')[0]
+            for p in _problems(excinfo)] == [f'{src}:2', f'{src}:3']
     assert "image 'b' has no tags" in _problems(excinfo)[0]
     # --empty zeros / skip
     make_cls_labels(src, str(out), empty='zeros')
-    _assert_tags(out, {
-        'a': _vector('cat'),
-        'b': _vector(),
-        'c': _vector()
-    })
+    _assert_tags(out, {'a': _vector('cat'), 'b': _vector(), 'c': _vector()})
     summary = make_cls_labels(src, str(out), empty='skip', overwrite=True)
     _assert_tags(out, {'a': _vector('cat')})
     assert summary['empty'] == ['b', 'c']
@@ -263,8 +266,7 @@ def test_images_without_tags(tmp_path):
         _write(img_dir / name, '')
     with pytest.raises(TagSourceError) as excinfo:
         make_cls_labels(
-            src, str(out), empty='zeros', img_dir=str(img_dir),
-            overwrite=True)
+            src, str(out), empty='zeros', img_dir=str(img_dir), overwrite=True)
     assert _problems(excinfo) == [
         f"image 'd' has no tags in {src} (images of {img_dir})"
     ]
@@ -289,8 +291,10 @@ def test_coco_structure_errors_name_the_entry(tmp_path):
     # A category outside the class list (VOC by default).
     coco = _write(tmp_path / 'coco2.json',
                   _coco([(1, 'a.jpg')], [(1, 1)], ((1, 'traffic light'), )))
-    with pytest.raises(TagSourceError, match=r"image a.jpg \(id 1\): image "
-                       r"'a': unknown class 'traffic light'"):
+    with pytest.raises(
+            TagSourceError,
+            match=r"image a.jpg \(id 1\): image "
+            r"'a': unknown class 'traffic light'"):
         make_cls_labels(coco, str(tmp_path / 'y.npy'))
 
 
@@ -307,8 +311,9 @@ def test_class_list_errors(tmp_path):
 def test_never_overwrites_without_flag(tmp_path):
     src = _write(tmp_path / 'tags.csv', 'a,cat\n')
     out = _write(tmp_path / 'cls_labels.npy', 'precious')
-    with pytest.raises(FileExistsError, match='cls_labels.npy exists; pass '
-                       '--overwrite'):
+    with pytest.raises(
+            FileExistsError, match='cls_labels.npy exists; pass '
+            '--overwrite'):
         make_cls_labels(src, out)
     with open(out) as f:
         assert f.read() == 'precious'

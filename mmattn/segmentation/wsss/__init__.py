@@ -10,9 +10,9 @@ from .tags import (TAG_FORMATS, VOC_CLASSES, TagEntry, TagSourceError,
                    tags_to_vectors, write_cls_labels, write_id_list)
 
 __all__ = [
-    'MultiLabelCAMClassifier', 'normalize_cams', 'TAG_FORMATS',
-    'VOC_CLASSES', 'TagEntry', 'TagSourceError', 'detect_tag_format',
-    'image_id_from_name', 'make_cls_labels', 'read_class_list',
-    'read_coco_tags', 'read_csv_tags', 'read_folder_tags', 'read_json_tags',
-    'split_tag_text', 'tags_to_vectors', 'write_cls_labels', 'write_id_list'
+    'MultiLabelCAMClassifier', 'normalize_cams', 'TAG_FORMATS', 'VOC_CLASSES',
+    'TagEntry', 'TagSourceError', 'detect_tag_format', 'image_id_from_name',
+    'make_cls_labels', 'read_class_list', 'read_coco_tags', 'read_csv_tags',
+    'read_folder_tags', 'read_json_tags', 'split_tag_text', 'tags_to_vectors',
+    'write_cls_labels', 'write_id_list'
 ]

@@ -300,7 +300,8 @@ class MultiLabelCAMClassifier(BaseSegmentor):
             views += 2 if flip else 1
         return cams, scores / views
 
-    def encode_decode(self, inputs: Tensor,
+    def encode_decode(self,
+                      inputs: Tensor,
                       batch_img_metas: Optional[List[dict]] = None) -> Tensor:
         """The summed multi-scale CAMs ``(N, K, H, W)`` at the input size
         (:meth:`multi_scale_cams`), not normalised."""
@@ -324,7 +325,8 @@ class MultiLabelCAMClassifier(BaseSegmentor):
         n, _, h, w = inputs.shape
         if data_samples is None:
             data_samples = [
-                SegDataSample(metainfo=dict(ori_shape=(h, w), img_shape=(h, w)))
+                SegDataSample(
+                    metainfo=dict(ori_shape=(h, w), img_shape=(h, w)))
                 for _ in range(n)
             ]
         cams, scores = self.multi_scale_cams(inputs)
@@ -338,8 +340,7 @@ class MultiLabelCAMClassifier(BaseSegmentor):
                                'horizontal' else -2)
             ori_shape = tuple(meta.get('ori_shape', cam.shape[2:]))[:2]
             cam = F.interpolate(
-                cam, size=ori_shape, mode='bilinear',
-                align_corners=False)[0]
+                cam, size=ori_shape, mode='bilinear', align_corners=False)[0]
             if 'img_tags' in meta:
                 keep = self._check_tags(sample).to(cam.device)
             else:

@@ -63,8 +63,10 @@ class TagSourceError(ValueError):
         self.problems = list(problems)
         shown = self.problems[:MAX_LISTED_PROBLEMS]
         more = len(self.problems) - len(shown)
-        lines = [f'{source}: {len(self.problems)} problem(s), nothing '
-                 'written:'] + [f'  {p}' for p in shown]
+        lines = [
+            f'{source}: {len(self.problems)} problem(s), nothing '
+            'written:'
+        ] + [f'  {p}' for p in shown]
         if more:
             lines.append(f'  ... and {more} more')
         super().__init__('\n'.join(lines))
@@ -181,8 +183,8 @@ def detect_tag_format(source: str) -> str:
         return 'csv'
     if ext == '.json':
         data = _load_json(source)
-        if isinstance(data, dict) and {'images', 'annotations',
-                                       'categories'} <= set(data):
+        if isinstance(data, dict) and {'images', 'annotations', 'categories'
+                                       } <= set(data):
             return 'coco'
         return 'json'
     raise ValueError(f'{source}: cannot tell the tag format from the suffix '
@@ -194,9 +196,10 @@ def _load_json(path: str, object_pairs_hook=None):
         with open(path, encoding='utf-8-sig') as f:
             return json.load(f, object_pairs_hook=object_pairs_hook)
     except json.JSONDecodeError as err:
-        raise TagSourceError(
-            path, [f'{path}:{err.lineno}: not valid JSON ({err.msg}, '
-                   f'column {err.colno})']) from err
+        raise TagSourceError(path, [
+            f'{path}:{err.lineno}: not valid JSON ({err.msg}, '
+            f'column {err.colno})'
+        ]) from err
     except UnicodeDecodeError as err:
         raise TagSourceError(path,
                              [f'{path}: not UTF-8 text ({err})']) from err
@@ -285,8 +288,8 @@ def read_json_tags(path: str, classes: Sequence[str] = ()) -> List[TagEntry]:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             names = []
             for v in value:
-                names.extend([v.strip()] if v.strip() in classes else
-                             split_tag_text(v, classes))
+                names.extend([v.strip()] if v.strip() in
+                             classes else split_tag_text(v, classes))
             return names
         problems.append(f'{where}: tags must be a list of class names or a '
                         f'string, got {value!r}')
@@ -406,8 +409,9 @@ def read_coco_tags(path: str) -> Tuple[List[TagEntry], Tuple[str, ...]]:
     if not osp.isfile(path):
         raise FileNotFoundError(f'COCO annotation file not found: {path}')
     data = _load_json(path)
-    if not isinstance(data, dict) or not {'images', 'annotations',
-                                          'categories'} <= set(data):
+    if not isinstance(data, dict) or not {
+            'images', 'annotations', 'categories'
+    } <= set(data):
         raise TagSourceError(path, [
             f'{path}: not a COCO instances file (needs "images", '
             '"annotations" and "categories")'
@@ -475,13 +479,13 @@ def _suggestion(name: str, classes: Sequence[str]) -> str:
     return f' (did you mean {close[0]!r}?)' if close else ''
 
 
-def tags_to_vectors(entries: Sequence[TagEntry],
-                    classes: Sequence[str],
-                    empty: str = 'error',
-                    image_ids: Optional[Sequence[str]] = None,
-                    classes_source: str = 'the class list',
-                    source: str = 'tags') -> Tuple[Dict[str, np.ndarray],
-                                                   dict]:
+def tags_to_vectors(
+        entries: Sequence[TagEntry],
+        classes: Sequence[str],
+        empty: str = 'error',
+        image_ids: Optional[Sequence[str]] = None,
+        classes_source: str = 'the class list',
+        source: str = 'tags') -> Tuple[Dict[str, np.ndarray], dict]:
     """Check tag entries against the class list and turn them into
     ``cls_labels.npy`` vectors.
 
@@ -611,8 +615,8 @@ def write_cls_labels(path: str,
     if not str(path).endswith('.npy'):
         raise ValueError(f'the tag file must end with .npy, got {path}')
     _check_new_file(path, overwrite, 'tag file')
-    _write_atomically(
-        path, lambda f: np.save(f, dict(tags), allow_pickle=True))
+    _write_atomically(path,
+                      lambda f: np.save(f, dict(tags), allow_pickle=True))
 
 
 def write_id_list(path: str,
@@ -694,8 +698,9 @@ def make_cls_labels(source: str,
     if coco_classes and fmt != 'coco':
         raise ValueError('coco_classes (--coco-classes) needs a COCO source, '
                          f'got the {fmt} source {source}')
-    if sum(x is not None and x is not False
-           for x in (classes, class_file, coco_classes or None)) > 1:
+    if sum(
+            x is not None and x is not False
+            for x in (classes, class_file, coco_classes or None)) > 1:
         raise ValueError('give at most one of classes, class_file (--classes) '
                          'and coco_classes (--coco-classes)')
     if class_file is not None:
@@ -733,13 +738,11 @@ def make_cls_labels(source: str,
         empty=empty,
         image_ids=image_ids,
         classes_source=classes_source,
-        source=source + (f' (images of {required_in})' if required_in else
-                         ''))
+        source=source + (f' (images of {required_in})' if required_in else ''))
     if not tags:
         raise TagSourceError(source, [f'{source}: tags no image'])
     write_cls_labels(out, tags, overwrite=overwrite)
     if ids_out is not None:
         write_id_list(ids_out, list(tags), overwrite=overwrite)
-    summary.update(
-        out=out, format=fmt, classes=list(classes), ids_out=ids_out)
+    summary.update(out=out, format=fmt, classes=list(classes), ids_out=ids_out)
     return summary
