@@ -69,22 +69,24 @@ def _seg_cfg(name, data_root, work_dir, iters, size=64):
 
 
 @pytest.fixture(scope='module')
-def seg_root_with_scores(synthetic_seg_root):
-    """The shared generated VOC-style set plus a score file in which half of
-    the images pass the tiny config's tau."""
-    path = osp.join(synthetic_seg_root, 'mask_scores.json')
-    if not osp.exists(path):
-        with open(osp.join(synthetic_seg_root, 'ImageSets', 'Segmentation',
-                           'train.txt')) as f:
-            ids = f.read().split()
-        dump_mask_scores(
-            {
-                image_id: dict(AC=0.8, CD=1.0, SC=0.8,
-                               P=0.9 if i % 2 else 0.2,
-                               SF=0.9 if i % 2 else 0.2)
-                for i, image_id in enumerate(ids)
-            }, path)
-    return synthetic_seg_root
+def seg_root_with_scores(synthetic_seg_root, tmp_path_factory):
+    """A copy of the shared generated VOC-style set plus a score file in
+    which half of the images pass the tiny config's tau. A copy: other tests
+    check that the shared folder has no score file, or copy it as a user's
+    folder."""
+    import shutil
+    root = str(tmp_path_factory.mktemp('seg_with_scores') / 'data')
+    shutil.copytree(synthetic_seg_root, root)
+    with open(osp.join(root, 'ImageSets', 'Segmentation', 'train.txt')) as f:
+        ids = f.read().split()
+    dump_mask_scores(
+        {
+            image_id: dict(AC=0.8, CD=1.0, SC=0.8,
+                           P=0.9 if i % 2 else 0.2,
+                           SF=0.9 if i % 2 else 0.2)
+            for i, image_id in enumerate(ids)
+        }, osp.join(root, 'mask_scores.json'))
+    return root
 
 
 CASES = [
