@@ -6,7 +6,7 @@ from typing import Dict, Iterable, List, Optional
 import torch
 from torch import nn
 
-from mmattn.detection.box_objectness import cells_in_boxes
+from mmattn.detection.box_objectness import box_objectness_targets
 
 __all__ = ['spatial_mask_contrast']
 
@@ -21,7 +21,8 @@ def spatial_mask_contrast(model: nn.Module,
     For every image and pyramid level, the cells of the mask
     ``bbox_head.spatial_attention`` computes are split by whether their
     centre lies in a ground-truth box (the rule of
-    :func:`~mmattn.detection.box_objectness.cells_in_boxes`); cells outside
+    :func:`~mmattn.detection.box_objectness.box_objectness_targets`, the
+    spatial-attention loss's targets); cells outside
     the image (padding) are left out. The means are pooled over all cells of
     all images.
 
@@ -51,22 +52,24 @@ def spatial_mask_contrast(model: nn.Module,
             if not sums:
                 sums = [dict(sum_in=0.0, n_in=0, sum_out=0.0, n_out=0,
                              min=1.0, max=0.0) for _ in masks]
-            in_h, in_w = inputs.shape[-2:]
-            for i, sample in enumerate(samples):
-                boxes = sample.gt_instances.bboxes
-                boxes = getattr(boxes, 'tensor', boxes).float().clone()
+            boxes = []
+            for sample in samples:
+                b = sample.gt_instances.bboxes
+                b = getattr(b, 'tensor', b).float().clone().cpu()
                 scale = sample.metainfo.get('scale_factor', (1.0, 1.0))
-                boxes[:, 0::2] *= scale[0]
-                boxes[:, 1::2] *= scale[1]
-                img_h, img_w = sample.metainfo['img_shape'][:2]
+                b[:, 0::2] *= scale[0]
+                b[:, 1::2] *= scale[1]
+                boxes.append(b)
+            # The head's own rule (spatial_attention_loss's targets).
+            targets, valids = box_objectness_targets(
+                boxes, [s.metainfo['img_shape'][:2] for s in samples],
+                [tuple(m.shape[-2:]) for m in masks],
+                tuple(inputs.shape[-2:]))
+            for i in range(len(samples)):
                 for level, mask in enumerate(masks):
                     m = mask[i, 0].float().cpu()
-                    h, w = m.shape
-                    sy, sx = in_h / h, in_w / w
-                    inside = cells_in_boxes(boxes.cpu(), h, w, sy, sx)
-                    valid = cells_in_boxes(
-                        torch.tensor([[0.0, 0.0, img_w, img_h]]), h, w, sy,
-                        sx)
+                    inside = targets[level][i, 0] > 0
+                    valid = valids[level][i, 0]
                     acc = sums[level]
                     acc['sum_in'] += m[inside & valid].sum().item()
                     acc['n_in'] += int((inside & valid).sum())
