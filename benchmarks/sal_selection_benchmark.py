@@ -1,118 +1,149 @@
 # Copyright (c) mmattn contributors. All rights reserved.
-"""SAL-Net retraining on generated data with controlled proxy noise: does
-selecting proxy masks (and the attention loss) recover what noisy proxies
-cost? (SAL paper Table VI, columns P2-P5, on CPU-sized data.)
+"""SAL-Net's Table VI (P2-P5) in miniature, with mmattn's own scorer: does
+selecting proxy masks by a learned score recover what noisy proxies cost,
+and does the attention loss keep that gain?
 
 Steps:
 
-1. Generate a VOC-style dataset (``mmattn.synthetic.make_seg_dataset``)
-   with a proxy noise mixture heavy in severe proxies, so that training on
-   all of them hurts and selection has something to remove.
-2. Score the train proxies: coarse AC/CD/SC (``score_proxy_masks``, Eq.
-   3-5); an "oracle" score file whose P and SF are the recorded true proxy
-   quality (``proxy_quality.json``, ``--oracle-metric``); and, with
-   ``--scorer-config/--scorer-checkpoint``, the trained scoring network's
-   P and SF = P * CD (Eq. 7). All go through ``dump_mask_scores``.
-3. Train every variant for every seed with mmengine's ``Runner`` from the
-   shipped tiny configs (``configs/sal/salnet_r18_tiny_synthetic*.py``),
-   overridden for size, schedule and selection; evaluate mIoU on the val
-   split's ground truth with mmseg's ``IoUMetric``.
+1. Generate a VOC-style dataset (:func:`mmattn.synthetic.make_seg_dataset`)
+   whose proxy noise is heavy in severe proxies, so that training on all of
+   them hurts and selection has something to remove. Reused when the one in
+   the work dir was generated with the same arguments.
+2. Score its training proxies with ``tools/sal_pipeline.py`` itself, run
+   up to its ``tau`` stage (``--stop-after tau``), twice: on the coarse
+   score SC (P3), and on SF from the scorer the pipeline synthesises a
+   training set for and trains on these very proxies (P4, P5). Both use the
+   same tau rule (``--tau-rule``). An oracle score file (P = SF = the
+   recorded true proxy quality) gives the upper bound of selection.
+3. Train every variant for every seed through :mod:`mmattn.experiment`
+   (mmengine's ``Runner``). A variant is the shipped tiny config
+   (``configs/sal/salnet_r18_tiny_synthetic*.py``) plus a table of
+   overrides (:data:`VARIANTS`), the same keys that turn the shipped
+   ``salnet-p5`` paper config into ``salnet-p2/p3/p4``; the benchmark's
+   size, schedule and data are one more table (:func:`run_overrides`)
+   shared by every variant. mIoU is mmseg's ``IoUMetric`` on the val
+   split's ground truth; SAL variants with the classification branch also
+   report the class-attention contrast of their d_s maps on those images.
 
-Variants (same model, data, schedule and seeds):
+Variants (same data, schedule, initialisation and seeds):
 
-=============  ==============================================================
-``P2``         all proxies, plain CE (the ``_plain_ce`` config)
-``P3``         selection loss on the coarse score, ``SC >= --tau-sc``
-``P4``         selection loss on the scorer's ``SF >= --tau-sf`` (needs the
-               scorer)
-``P5``         ``P4`` + classification branch, Eq. 11, attention loss
-``P4-oracle``  selection on the true proxy quality ``>= --tau-oracle``
-``P5-oracle``  ``P4-oracle`` + classification branch, Eq. 11, attention loss
-``P5-oracle-no-eq11``  ``P5-oracle`` without Eq. 11 (``attention_guided=
-               False``): the attention loss as an auxiliary task only
-``P4-oracle-soft``  selection loss with soft weights ``w_i`` = the true
-               proxy quality (``weighting='soft'``, weighted mean)
-``clean``      the ground-truth masks, plain CE (the ceiling)
-``clean-selected``  the ground-truth masks of the images that ``P4-oracle``
-               keeps (diagnostic: what hard selection could reach with
-               perfect labels on the same images)
-=============  ==============================================================
+=====================  ======================================================
+``P2``                 all proxies, plain CE (the ``_plain_ce`` config)
+``P3``                 selection on the coarse score SC (pipeline, SC)
+``P4``                 selection on SF of the pipeline's scorer
+``P5``                 ``P4`` + classification branch, Eq. 11, attention
+                       loss (the shipped tiny SAL config as it is)
+``P4-oracle``          selection on the true quality ``>= --tau-oracle``
+``P5-oracle``          ``P4-oracle`` + branch, Eq. 11, attention loss
+``P5-oracle-no-eq11``  ``P5-oracle`` without Eq. 11 (attention loss only)
+``P4-oracle-soft``     soft weights ``w_i`` = true quality
+``clean``              the ground-truth masks, plain CE (the ceiling)
+``clean-selected``     ground-truth masks of the images ``P4`` keeps
+                       (what its selection could reach with perfect labels)
+=====================  ======================================================
 
 Gap recovered = (mIoU(variant) - mIoU(P2)) / (mIoU(clean) - mIoU(P2)).
 
-The defaults are sized for ~25 minutes on 2 shared CPU cores (15 runs of
-~1.5 min): 800 images of 64x64 with 2 foreground classes, the tiny R-18
-(GN) d8 at half width (``--backbone-width 32``), batch 8, 600 iterations,
-lr 0.05, 1 torch thread. Trained from scratch (no weights can be
-downloaded), the shipped full-width model at 96x96 and 100 iterations
-still predicts background only (val mIoU 16.8, measured), so the default
-trades width and image size for iterations. Half the proxies are severe
-(``--mixture``). (Session 1 hoped that 640 train images would leave the
-selected subset large enough that data quantity does not swamp label
-quality; sessions 2 and 3 measured that from scratch it does: see the
-``clean-selected`` diagnostic in docs/benchmarks_sal.md.)
+The defaults are the pretrained setting of docs/benchmarks_sal.md: 1000
+images of 48x48 with 2 foreground classes, the tiny R-18 (GN) d8 at half
+width, batch 8, 2000 iterations, lr 0.05, mean of the last 3 evaluations,
+every backbone initialised from one trained 2000 iterations on the ground
+truth of a second, disjoint generated set (the analogue of the paper's
+ImageNet initialisation)::
 
-    python benchmarks/sal_selection_benchmark.py --work-dir /tmp/salsel
+    OMP_NUM_THREADS=1 python benchmarks/sal_selection_benchmark.py \\
+        --work-dir work_dirs/sal_selection --seeds 1 2 3
 
-``--eval-last K`` reports the mean of the last K evaluations (every
-``--eval-interval`` iterations up to the last one) instead of one
-evaluation after training. The session-2 run (docs/benchmarks_sal.md)
-trains longer on smaller images:
-
-    python benchmarks/sal_selection_benchmark.py --work-dir /tmp/salsel2 \\
-        --img-size 48 --iters 2000 --num-images 1000 --eval-last 3
-
-``--pretrain-iters N`` first trains the plain-CE model for N iterations
-on the ground truth of a second generated dataset (another data seed, so
-no benchmark image is seen) and initialises every variant's backbone from
-it, the analogue of the paper's ImageNet-initialised networks. The
-session-3 run adds ``--pretrain-iters 2000`` to the line above. A long
-benchmark can be split over parallel invocations with their own work
-dirs (e.g. by variants) and reported together with ``--reuse-from``.
-
-Per-run logs are in ``<work-dir>/runs/<variant>_seed<k>/``; the table is
-printed and saved with a bar chart (``results.md``, ``results.png``,
-``results.json``). Results are recorded in docs/benchmarks_sal.md.
+Each run writes ``<work-dir>/runs/<variant>_seed<S>.json`` and is skipped
+when that file exists, so an interrupted benchmark resumes and several
+invocations (one per core, ``--variants`` split between them) can share a
+work dir; the settings of a work dir are fixed by its first invocation
+(``settings.json``). The report (``results.md``, ``results.json``,
+``results.png``) covers every run present; ``--report-only`` writes it
+without training. Results are recorded in docs/benchmarks_sal.md.
 """
 import argparse
-import gc
+import glob
 import json
-import logging
+import math
 import os
 import os.path as osp
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-from mmengine.config import Config
-from mmengine.hooks import Hook
-from mmengine.logging import MMLogger, print_log
-from mmengine.runner import Runner
-
-import mmattn  # noqa: F401  (registers the SAL modules)
-from mmattn.segmentation.mask_scoring import (MaskScorer, read_id_list,
-                                              read_tags, score_proxy_masks)
-from mmattn.segmentation.mask_scoring.metrics import (pearson_correlation,
-                                                      spearman_correlation)
-from mmattn.segmentation.score_file import dump_mask_scores
-from mmattn.synthetic import make_seg_dataset, resolve_class_ids
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import mmattn  # noqa: E402,F401  (registers the SAL modules)
+from mmattn.experiment import (apply_overrides, load_config,  # noqa: E402
+                               prepare_dataset, train_config)
+from mmattn.segmentation.evaluation import \
+    class_attention_contrast  # noqa: E402
+from mmattn.segmentation.mask_scoring.metrics import (  # noqa: E402
+    pearson_correlation, spearman_correlation)
+from mmattn.segmentation.score_file import (dump_mask_scores,  # noqa: E402
+                                            load_mask_scores)
+from mmattn.synthetic import make_seg_dataset, resolve_class_ids  # noqa
+
 SAL_CFG = osp.join(ROOT, 'configs', 'sal', 'salnet_r18_tiny_synthetic.py')
 PLAIN_CFG = osp.join(ROOT, 'configs', 'sal',
                      'salnet_r18_tiny_synthetic_plain_ce.py')
-ALL_VARIANTS = ('P2', 'P3', 'P4', 'P5', 'P4-oracle', 'P5-oracle',
-                'P5-oracle-no-eq11',
-                'P4-oracle-soft', 'clean', 'clean-selected')
-DEFAULT_VARIANTS = ('P2', 'P3', 'P4-oracle', 'P5-oracle', 'clean')
+PIPELINE = osp.join(ROOT, 'tools', 'sal_pipeline.py')
+
+#: What turns the shipped ``salnet-p5`` config into ``salnet-p3/p4``: the
+#: selection loss alone (SALHead without its classification subnetwork is
+#: ASPPHead with the selection loss). ``test_sal_selection_benchmark_cfg``
+#: checks it against the shipped paper configs.
+SELECTION_ONLY = {
+    'model.decode_head.cls_branch': None,
+    'model.decode_head.attention_guided': False,
+    'model.decode_head.loss_attention': None,
+}
+
+# name -> dict(config, score, masks, overrides): ``score`` names the score
+# file the selection reads ('SC' and 'SF': the pipeline's, 'oracle': the
+# true quality; None: no selection), ``masks`` the training masks.
+VARIANTS = {
+    'P2': dict(config=PLAIN_CFG, score=None, masks='proxy', overrides={}),
+    'P3': dict(config=SAL_CFG, score='SC', masks='proxy',
+               overrides=SELECTION_ONLY),
+    'P4': dict(config=SAL_CFG, score='SF', masks='proxy',
+               overrides=SELECTION_ONLY),
+    'P5': dict(config=SAL_CFG, score='SF', masks='proxy', overrides={}),
+    'P4-oracle': dict(config=SAL_CFG, score='oracle', masks='proxy',
+                      overrides=SELECTION_ONLY),
+    'P5-oracle': dict(config=SAL_CFG, score='oracle', masks='proxy',
+                      overrides={}),
+    'P5-oracle-no-eq11': dict(
+        config=SAL_CFG, score='oracle', masks='proxy',
+        overrides={'model.decode_head.attention_guided': False}),
+    'P4-oracle-soft': dict(
+        config=SAL_CFG, score='oracle', masks='proxy',
+        overrides=dict(
+            SELECTION_ONLY, **{
+                'model.decode_head.loss_decode.weighting': 'soft',
+                'model.decode_head.loss_decode.normalize': 'weighted_pixels'
+            })),
+    'clean': dict(config=PLAIN_CFG, score=None, masks='gt', overrides={}),
+    'clean-selected': dict(config=SAL_CFG, score='SF', masks='gt',
+                           overrides=SELECTION_ONLY),
+}
+DEFAULT_VARIANTS = ('P2', 'P3', 'P4', 'P5', 'clean-selected', 'clean')
 # Half the proxies severe (the generator's default is 30/30/25/15): at this
 # CPU scale milder noise costs less than the seed-to-seed spread, so
 # selection would have nothing to show.
 DEFAULT_MIXTURE = 'clean=0.3,mild=0.1,moderate=0.1,severe=0.5'
-LOGGER_NAME = 'sal_selection_benchmark'
+MASK_DIRS = dict(proxy='SegmentationClassProxy', gt='SegmentationClass')
+# Arguments that do not change what a run computes.
+_RUN_INDEPENDENT_ARGS = ('seeds', 'variants', 'threads', 'num_workers',
+                         'work_dir', 'report_only')
 
 
 def parse_mixture(text: str) -> Dict[str, float]:
@@ -129,149 +160,66 @@ def parse_mixture(text: str) -> Dict[str, float]:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--work-dir', default='/tmp/mmattn_sal_selection_bench')
-    p.add_argument(
-        '--seeds',
-        type=int,
-        nargs='+',
-        default=[0, 1, 2],
-        help='training seeds (the data stays the same)')
-    p.add_argument(
-        '--iters', type=int, default=600, help='training iterations per run')
-    p.add_argument(
-        '--num-images',
-        type=int,
-        default=800,
-        help='generated images, train + val (20%% val)')
-    p.add_argument(
-        '--img-size', type=int, default=64, help='square image and crop side')
-    p.add_argument(
-        '--variants',
-        nargs='+',
-        default=None,
-        choices=ALL_VARIANTS,
-        help=f'default: {" ".join(DEFAULT_VARIANTS)} (+ P4 P5 '
-        'with a scorer)')
-    p.add_argument('--batch-size', type=int, default=8)
-    p.add_argument(
-        '--backbone-width',
-        type=int,
-        default=32,
-        help='base_channels of the R-18 backbone (64: the '
-        'shipped config; a multiple of 32 for GN(32))')
-    p.add_argument('--lr', type=float, default=0.05)
-    p.add_argument('--data-seed', type=int, default=0)
-    p.add_argument(
-        '--eval-last',
-        type=int,
-        default=1,
-        help='report the mean val mIoU of the last K evaluations, '
-        '--eval-interval iterations apart, ending at the last iteration '
-        '(1: one evaluation after training); averages out part of the '
-        'end-of-training fluctuation')
-    p.add_argument(
-        '--eval-interval',
-        type=int,
-        default=None,
-        help='iterations between the --eval-last evaluations (default: '
-        '--iters // 10)')
-    p.add_argument(
-        '--num-classes',
-        type=int,
-        default=2,
-        help='foreground classes of the generated data (VOC '
-        'indices 1..N)')
-    p.add_argument(
-        '--class-ids',
-        type=int,
-        nargs='+',
-        default=None,
-        help='foreground VOC indices of the generated data instead of '
-        '1..--num-classes, e.g. 1 7: plain rectangles and striped '
-        'ellipses, told apart by texture as well as outline')
-    p.add_argument(
-        '--mixture',
-        type=parse_mixture,
-        default=DEFAULT_MIXTURE,
-        help='proxy noise mixture, tier=weight,... over clean, '
-        f'mild, moderate, severe (default {DEFAULT_MIXTURE})')
-    p.add_argument(
-        '--oracle-metric',
-        default='miou',
-        choices=('miou', 'fg_fmeasure', 'fg_iou', 'pixel_acc'),
-        help='true proxy quality used as the oracle P and SF')
-    p.add_argument('--tau-oracle', type=float, default=0.8)
-    p.add_argument(
-        '--tau-sc',
-        type=float,
-        default=0.55,
-        help='coarse selection threshold (paper VGG16: 0.55)')
-    p.add_argument(
-        '--tau-sf',
-        type=float,
-        default=0.5,
-        help='refined selection threshold with the trained '
-        'scorer (the tiny config: 0.5)')
-    p.add_argument('--scorer-config', default=None)
-    p.add_argument('--scorer-checkpoint', default=None)
-    p.add_argument(
-        '--threads',
-        type=int,
-        default=1,
-        help='torch CPU threads; 1 is faster and far steadier '
-        'than 2 when other jobs share the 2 cores (no spinning '
-        'OpenMP threads fighting for them)')
-    p.add_argument(
-        '--reuse-runs',
-        action='store_true',
-        help='take the runs of an earlier invocation in the same work dir '
-        '(its results.json) whose settings are identical to these (all '
-        'arguments but the seeds, variants, threads and workers), and train '
-        'only the missing (variant, seed) pairs')
-    p.add_argument(
-        '--pretrain-iters',
-        type=int,
-        default=0,
-        help='initialise every variant\'s backbone from a model trained '
-        'this many iterations on the ground truth of a second, disjoint '
-        'generated dataset (--pretrain-data-seed): the analogue of the '
-        'paper\'s ImageNet initialisation, which no variant\'s own data '
-        'sees (0: from scratch)')
-    p.add_argument(
-        '--pretrain-data-seed',
-        type=int,
-        default=None,
-        help='seed of the pretraining dataset (default: --data-seed + 1)')
-    p.add_argument(
-        '--reuse-from',
-        nargs='+',
-        default=[],
-        metavar='DIR',
-        help='also take matching runs from these work dirs (implies '
-        '--reuse-runs): split one benchmark over parallel invocations with '
-        'their own work dirs, then run once more with --reuse-from to '
-        'report them together')
-    p.add_argument(
-        '--num-workers',
-        type=int,
-        default=0,
-        help='data loader workers (0: load in the main process; '
-        'cheaper on 2 shared cores)')
+    p.add_argument('--work-dir', default='work_dirs/sal_selection')
+    p.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3],
+                   help='training seeds (the data stays the same)')
+    p.add_argument('--variants', nargs='+', default=list(DEFAULT_VARIANTS),
+                   choices=list(VARIANTS))
+    p.add_argument('--report-only', action='store_true',
+                   help='write the report from the runs present')
+    data = p.add_argument_group('data')
+    data.add_argument('--num-images', type=int, default=1000,
+                      help='generated images, train + val (20%% val)')
+    data.add_argument('--img-size', type=int, default=48,
+                      help='square image and crop side')
+    data.add_argument('--num-classes', type=int, default=2,
+                      help='foreground classes (VOC indices 1..N)')
+    data.add_argument('--class-ids', type=int, nargs='+', default=None,
+                      help='foreground VOC indices instead of '
+                      '1..--num-classes')
+    data.add_argument('--mixture', type=parse_mixture,
+                      default=DEFAULT_MIXTURE,
+                      help='proxy noise mixture, tier=weight,... (default '
+                      f'{DEFAULT_MIXTURE})')
+    data.add_argument('--data-seed', type=int, default=0)
+    sel = p.add_argument_group('selection')
+    sel.add_argument('--tau-rule', default='val-proxy',
+                     choices=('keep-fraction', 'mixture', 'val-proxy'),
+                     help="the pipeline's tau rule for P3 and P4 (val-proxy: "
+                     'the paper\'s way, tau chosen on the val split)')
+    sel.add_argument('--keep-fraction', type=float, default=0.5,
+                     help='with --tau-rule keep-fraction')
+    sel.add_argument('--synthesis-options', nargs='+', default=[],
+                     metavar='KEY=VALUE',
+                     help="passed to the pipeline's --synthesis-options")
+    sel.add_argument('--scorer-cfg-options', nargs='+', default=[],
+                     metavar='KEY=VALUE',
+                     help="passed to the pipeline's --scorer-cfg-options")
+    sel.add_argument('--oracle-metric', default='miou',
+                     choices=('miou', 'fg_fmeasure', 'fg_iou', 'pixel_acc'),
+                     help='true proxy quality used as the oracle P and SF')
+    sel.add_argument('--tau-oracle', type=float, default=0.8)
+    train = p.add_argument_group('training')
+    train.add_argument('--iters', type=int, default=2000)
+    train.add_argument('--batch-size', type=int, default=8)
+    train.add_argument('--backbone-width', type=int, default=32,
+                       help='base_channels of the R-18 backbone (64: the '
+                       'shipped config; a multiple of 32 for GN(32))')
+    train.add_argument('--lr', type=float, default=0.05)
+    train.add_argument('--eval-last', type=int, default=3,
+                       help='report the mean val mIoU of the last K '
+                       'evaluations, --eval-interval iterations apart')
+    train.add_argument('--eval-interval', type=int, default=None,
+                       help='default: --iters // 10')
+    train.add_argument('--pretrain-iters', type=int, default=2000,
+                       help='initialise every backbone from one trained '
+                       'this many iterations on the ground truth of a '
+                       'disjoint generated set (0: from scratch)')
+    train.add_argument('--pretrain-data-seed', type=int, default=None,
+                       help='default: --data-seed + 1')
+    train.add_argument('--threads', type=int, default=1)
+    train.add_argument('--num-workers', type=int, default=0)
     args = p.parse_args(argv)
-    if (args.scorer_config is None) != (args.scorer_checkpoint is None):
-        p.error('--scorer-config and --scorer-checkpoint go together')
-    has_scorer = args.scorer_config is not None
-    if args.variants is None:
-        args.variants = list(DEFAULT_VARIANTS)
-        if has_scorer:
-            args.variants[3:3] = ['P4', 'P5']
-    elif not has_scorer and {'P4', 'P5'} & set(args.variants):
-        p.error('P4/P5 select on the trained scorer\'s SF: pass '
-                '--scorer-config and --scorer-checkpoint, or use '
-                'P4-oracle/P5-oracle')
-    for name in ('tau_oracle', 'tau_sc', 'tau_sf'):
-        if not 0 <= getattr(args, name) <= 1:
-            p.error(f'--{name.replace("_", "-")} must be in [0, 1]')
     if args.backbone_width < 32 or args.backbone_width % 32:
         p.error('--backbone-width must be a positive multiple of 32 (GN '
                 f'with 32 groups), got {args.backbone_width}')
@@ -284,6 +232,8 @@ def parse_args(argv=None):
         p.error('need --iters >= 1, --img-size >= 32, --num-images >= 10')
     if args.pretrain_iters < 0:
         p.error('--pretrain-iters must be >= 0')
+    if not 0 <= args.tau_oracle <= 1:
+        p.error('--tau-oracle must be in [0, 1]')
     if args.pretrain_data_seed is None:
         args.pretrain_data_seed = args.data_seed + 1
     if args.pretrain_iters and args.pretrain_data_seed == args.data_seed:
@@ -299,490 +249,379 @@ def parse_args(argv=None):
     return args
 
 
-# --------------------------------------------------------------------- #
-# data and score files
-# --------------------------------------------------------------------- #
-def generate_data(data_root: str, seed: int, args) -> dict:
-    """Generate the dataset in ``data_root`` unless the one there has the
-    same settings; returns its meta."""
-    size = [args.img_size, args.img_size]
-    meta_path = osp.join(data_root, 'meta.json')
-    reuse = False
-    if osp.isfile(meta_path):
-        with open(meta_path) as f:
-            meta = json.load(f)
-        reuse = (
-            meta.get('seed') == seed
-            and meta.get('num_images') == args.num_images
-            and list(meta.get('img_size', [])) == size
-            and meta.get('classes') == _class_ids(args)
-            and _same_mixture(meta.get('proxy_noise_mixture'), args.mixture))
-    if not reuse:
-        make_seg_dataset(
-            data_root,
-            num_images=args.num_images,
-            seed=seed,
-            img_size=size,
-            class_ids=_class_ids(args),
-            proxy_noise_mixture=args.mixture,
-            overwrite=True,
-            show_progress=False)
-    with open(meta_path) as f:
-        return json.load(f)
-
-
-def prepare_data(args, logger: MMLogger) -> dict:
-    """Generate the dataset (reused when its meta matches) and write the
-    score files. Returns paths and selection statistics."""
-    data_root = osp.join(args.work_dir, 'data')
-    meta = generate_data(data_root, args.data_seed, args)
-    with open(osp.join(data_root, 'proxy_quality.json')) as f:
-        quality = json.load(f)
-    train_ids = list(
-        read_id_list(
-            osp.join(data_root, 'ImageSets', 'Segmentation', 'train.txt')))
-    dirs = dict(
-        proxy_dir=osp.join(data_root, 'SegmentationClassProxy'),
-        ref_dir=osp.join(data_root, 'SaliencyRef'),
-        img_dir=osp.join(data_root, 'JPEGImages'))
-    tags = read_tags(osp.join(data_root, 'cls_labels.npy'))
-
-    started = time.time()
-    scorer = None
-    if args.scorer_config is not None:
-        scorer = MaskScorer(args.scorer_config, args.scorer_checkpoint)
-    results = score_proxy_masks(
-        train_ids, tags=tags, scorer=scorer, show_progress=False, **dirs)
-    logger.info(f'scored {len(train_ids)} train proxies in '
-                f'{time.time() - started:.0f} s')
-    fields = ('AC', 'CD', 'SC', 'P', 'SF')
-    coarse = {i: {k: r[k] for k in fields} for i, r in results.items()}
-    files = {}
-    files['coarse'] = dump_mask_scores(
-        {
-            i: dict(r, P=None, SF=None)
-            for i, r in coarse.items()
-        },
-        osp.join(data_root, 'mask_scores_coarse.json'),
-        meta=dict(
-            tool='benchmarks/sal_selection_benchmark.py',
-            scores='coarse AC, CD, SC (Eq. 3-5)'),
-        overwrite=True)
-    oracle = {}
-    for image_id, row in coarse.items():
-        true_quality = float(quality[image_id][args.oracle_metric])
-        oracle[image_id] = dict(row, P=true_quality, SF=true_quality)
-    files['oracle'] = dump_mask_scores(
-        oracle,
-        osp.join(data_root, 'mask_scores_oracle.json'),
-        meta=dict(
-            tool='benchmarks/sal_selection_benchmark.py',
-            scores=f'P = SF = true proxy {args.oracle_metric} vs '
-            'ground truth (proxy_quality.json): an oracle scorer'),
-        overwrite=True)
-    if scorer is not None:
-        files['scorer'] = dump_mask_scores(
-            coarse,
-            osp.join(data_root, 'mask_scores_scorer.json'),
-            meta=dict(
-                tool='benchmarks/sal_selection_benchmark.py',
-                scores='AC, CD, SC; P from the scoring network, '
-                'SF = P * CD (Eq. 7)',
-                config=args.scorer_config,
-                checkpoint=args.scorer_checkpoint),
-            overwrite=True)
-
-    # What each selection keeps, against the true quality of the proxies.
-    truth = np.array([quality[i][args.oracle_metric] for i in train_ids])
-    severity = [quality[i]['severity'] for i in train_ids]
-    selections = dict(
-        SC=(np.array([coarse[i]['SC'] for i in train_ids]), args.tau_sc),
-        oracle=(truth, args.tau_oracle))
-    if scorer is not None:
-        selections['SF'] = (np.array([coarse[i]['SF']
-                                      for i in train_ids]), args.tau_sf)
-    stats = {}
-    for name, (values, tau) in selections.items():
-        keep = values >= tau
-        per_tier = {
-            tier:
-            f'{sum(k for k, s in zip(keep, severity) if s == tier)}/'
-            f'{severity.count(tier)}'
-            for tier in ('clean', 'mild', 'moderate', 'severe')
-        }
-        stats[name] = dict(
-            tau=tau,
-            kept=int(keep.sum()),
-            total=len(train_ids),
-            kept_mean_true_quality=float(truth[keep].mean())
-            if keep.any() else float('nan'),
-            per_tier=per_tier,
-            pearson=pearson_correlation(values, truth)
-            if name != 'oracle' else 1.0,
-            spearman=spearman_correlation(values, truth)
-            if name != 'oracle' else 1.0)
-    return dict(
-        data_root=data_root,
-        files=files,
-        meta=meta,
-        selection=stats,
-        all_mean_true_quality=float(truth.mean()))
-
-
-def _class_ids(args) -> List[int]:
+def class_ids(args) -> List[int]:
     if args.class_ids is not None:
         return resolve_class_ids(None, args.class_ids)
     return resolve_class_ids(args.num_classes, None)
 
 
-def _same_mixture(recorded, wanted: Dict[str, float]) -> bool:
-    if not isinstance(recorded, dict):
-        return False
-    total = sum(wanted.values())
-    return all(
-        abs(float(recorded.get(k, 0.0)) - wanted.get(k, 0.0) / total) < 1e-6
-        for k in set(recorded) | set(wanted))
+# --------------------------------------------------------------------- #
+# data and scores
+# --------------------------------------------------------------------- #
+def generate(args, out_dir: str, seed: int) -> dict:
+    """The generated dataset (reused when it has these arguments)."""
+    prepare_dataset(
+        make_seg_dataset, out_dir, num_images=args.num_images, seed=seed,
+        img_size=(args.img_size, args.img_size), class_ids=class_ids(args),
+        proxy_noise_mixture=args.mixture)
+    with open(osp.join(out_dir, 'meta.json')) as f:
+        return json.load(f)
+
+
+def run_pipeline_scores(args, data_root: str, key: str) -> dict:
+    """Run ``tools/sal_pipeline.py`` on the data up to its tau stage;
+    returns the score file, tau and what the pipeline recorded."""
+    work_dir = osp.join(args.work_dir, f'pipeline_{key}')
+    cmd = [sys.executable, PIPELINE, data_root, '--work-dir', work_dir,
+           '--score-key', key, '--tau-rule', args.tau_rule,
+           '--keep-fraction', str(args.keep_fraction), '--stop-after', 'tau',
+           '--seed', str(args.data_seed), '--no-progress']
+    if key == 'SF' and args.synthesis_options:
+        cmd += ['--synthesis-options'] + list(args.synthesis_options)
+    if key == 'SF' and args.scorer_cfg_options:
+        cmd += ['--scorer-cfg-options'] + list(args.scorer_cfg_options)
+    log_path = work_dir + '.log'
+    print(f'[benchmark] {" ".join(cmd)}  (log: {log_path})', flush=True)
+    with open(log_path, 'a') as log:
+        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f'the pipeline failed ({key}); see {log_path}')
+    stage = 'fine_scores' if key == 'SF' else 'coarse_scores'
+    score_file = osp.join(work_dir, stage,
+                          'mask_scores.json' if key == 'SF' else
+                          'mask_scores_coarse.json')
+    with open(osp.join(work_dir, 'tau', 'tau.json')) as f:
+        tau = json.load(f)
+    return dict(score_file=score_file, tau=tau['tau'], key=key,
+                rule=tau['rule_text'], work_dir=work_dir)
+
+
+def prepare_scores(args, data_root: str) -> Dict[str, dict]:
+    """Score files and taus of the selections: SC and SF from the
+    pipeline, and the oracle (the true proxy quality)."""
+    selections = {key: run_pipeline_scores(args, data_root, key)
+                  for key in ('SC', 'SF')}
+    with open(osp.join(data_root, 'proxy_quality.json')) as f:
+        quality = json.load(f)
+    coarse = load_mask_scores(selections['SC']['score_file'])
+    oracle = {}
+    for image_id, row in coarse.items():
+        truth = float(quality[image_id][args.oracle_metric])
+        oracle[image_id] = dict(row, P=truth, SF=truth)
+    path = dump_mask_scores(
+        oracle, osp.join(args.work_dir, 'mask_scores_oracle.json'),
+        meta=dict(tool='benchmarks/sal_selection_benchmark.py',
+                  scores=f'P = SF = true proxy {args.oracle_metric} vs '
+                  'ground truth (proxy_quality.json): an oracle scorer'),
+        overwrite=True)
+    selections['oracle'] = dict(score_file=path, tau=args.tau_oracle,
+                                key='SF', rule=f'fixed {args.tau_oracle}')
+    return selections
+
+
+def selection_stats(args, data_root: str, selections: dict) -> dict:
+    """What each selection keeps, against the true proxy quality."""
+    with open(osp.join(data_root, 'proxy_quality.json')) as f:
+        quality = json.load(f)
+    stats = {}
+    for name, sel in selections.items():
+        scores = load_mask_scores(sel['score_file'])
+        ids = sorted(scores)
+        truth = np.array([quality[i][args.oracle_metric] for i in ids])
+        severity = [quality[i]['severity'] for i in ids]
+        values = np.array([scores[i][sel['key']] for i in ids])
+        keep = values >= sel['tau']
+        row = dict(
+            tau=sel['tau'], rule=sel['rule'], kept=int(keep.sum()),
+            total=len(ids),
+            kept_mean_true_quality=float(truth[keep].mean())
+            if keep.any() else float('nan'),
+            all_mean_true_quality=float(truth.mean()),
+            per_tier={
+                tier: [int(sum(k for k, s in zip(keep, severity)
+                               if s == tier)), severity.count(tier)]
+                for tier in ('clean', 'mild', 'moderate', 'severe')
+            })
+        if name != 'oracle':
+            row.update(pearson=pearson_correlation(values, truth),
+                       spearman=spearman_correlation(values, truth))
+        if name == 'SF':
+            p = np.array([scores[i]['P'] for i in ids])
+            row['pearson_P'] = pearson_correlation(p, truth)
+        stats[name] = row
+    return stats
+
+
+def pretrain_backbone(args, data_root_name: str = 'pretrain') -> str:
+    """The backbone of the plain-CE model trained on the ground truth of a
+    disjoint generated set; reused when the checkpoint exists (the work
+    dir's settings are fixed, see :func:`check_settings`)."""
+    pre_dir = osp.join(args.work_dir, data_root_name)
+    ckpt = osp.join(pre_dir, 'backbone.pth')
+    if osp.isfile(ckpt):
+        return ckpt
+    data_root = osp.join(pre_dir, 'data')
+    generate(args, data_root, args.pretrain_data_seed)
+    cfg = build_cfg('clean', args, data_root, selections={}, backbone=None)
+    for key in ('val_dataloader', 'val_evaluator', 'val_cfg',
+                'test_dataloader', 'test_evaluator', 'test_cfg'):
+        cfg[key] = None
+    cfg.train_cfg = dict(type='IterBasedTrainLoop',
+                         max_iters=args.pretrain_iters)
+    cfg.param_scheduler[0].end = args.pretrain_iters
+    result = train_config(cfg, osp.join(pre_dir, 'run'), seed=0)
+    torch.save(dict(state_dict=result.runner.model.backbone.state_dict()),
+               ckpt)
+    print(f'[benchmark] pretrained backbone: {ckpt} '
+          f'({result.seconds:.0f} s)', flush=True)
+    return ckpt
 
 
 # --------------------------------------------------------------------- #
 # configs and runs
 # --------------------------------------------------------------------- #
-def build_cfg(variant: str, seed: int, args, data: dict) -> Config:
-    """The shipped tiny config of ``variant``, overridden for this run."""
-    plain = variant in ('P2', 'clean')
-    cfg = Config.fromfile(PLAIN_CFG if plain else SAL_CFG)
+def run_overrides(cfg, args, data_root: str, variant: dict,
+                  selections: dict, backbone: Optional[str]) -> dict:
+    """The overrides every variant shares (size, schedule, data) plus its
+    masks and score file."""
     size = (args.img_size, args.img_size)
-    run_name = f'{variant}_seed{seed}'
-    cfg.work_dir = osp.join(args.work_dir, 'runs', run_name)
-    cfg.experiment_name = run_name
-    cfg.randomness = dict(seed=seed)
-    cfg.model.data_preprocessor.size = size
-    if args.backbone_width != 64:
-        cfg.model.backbone.base_channels = args.backbone_width
+    last = args.iters
+    first_eval = last - (args.eval_last - 1) * args.eval_interval
+    options = {
+        'model.data_preprocessor.size': size,
+        'model.backbone.base_channels': args.backbone_width,
         # BasicBlock stages: base, 2x, 4x, 8x channels.
-        cfg.model.decode_head.in_channels = 8 * args.backbone_width
-
-    head = cfg.model.decode_head
-    if plain:
-        # Mean over non-ignored pixels, as the selection loss: the clean
-        # masks have a void band, the proxies do not.
-        head.loss_decode.avg_non_ignore = True
-    else:
-        score_key, tau, score_file = dict(
-            P3=('SC', args.tau_sc, 'coarse'),
-            P4=('SF', args.tau_sf, 'scorer'),
-            P5=('SF', args.tau_sf, 'scorer'),
-        ).get(variant, ('SF', args.tau_oracle, 'oracle'))
-        head.loss_decode.score_key = score_key
-        head.loss_decode.tau = tau
-        if variant == 'P5-oracle-no-eq11':
-            head.attention_guided = False
-        if variant == 'P4-oracle-soft':
-            head.loss_decode.weighting = 'soft'
-            head.loss_decode.normalize = 'weighted_pixels'
-        if variant in ('P3', 'P4', 'P4-oracle', 'P4-oracle-soft',
-                       'clean-selected'):
-            # Selection only: SALHead without the classification subnetwork
-            # is ASPPHead with the selection loss.
-            head.cls_branch = None
-            head.attention_guided = False
-            head.loss_attention = None
-        cfg.train_dataloader.dataset.score_file = data['files'][score_file]
-        cfg.train_dataloader.dataset.required_scores = (score_key, )
-
-    train_ds = cfg.train_dataloader.dataset
-    train_ds.data_root = data['data_root']
-    if variant in ('clean', 'clean-selected'):
-        train_ds.data_prefix.seg_map_path = 'SegmentationClass'
-    for transform in train_ds.pipeline:
+        'model.decode_head.in_channels': 8 * args.backbone_width,
+        'train_dataloader.batch_size': args.batch_size,
+        'train_dataloader.dataset.data_prefix.seg_map_path':
+        MASK_DIRS[variant['masks']],
+        'optim_wrapper.optimizer.lr': args.lr,
+        'param_scheduler.0.end': last,
+        'train_cfg': dict(type='IterBasedTrainLoop', max_iters=last,
+                          val_interval=args.eval_interval,
+                          val_begin=first_eval),
+        'default_hooks.logger.interval': max(1, min(50, last // 10)),
+    }
+    transforms = cfg.train_dataloader.dataset.pipeline
+    for index, transform in enumerate(transforms):
         if transform['type'] == 'RandomResize':
-            transform['scale'] = size
+            options[f'train_dataloader.dataset.pipeline.{index}.scale'] = size
         elif transform['type'] == 'RandomCrop':
-            transform['crop_size'] = size
-    for loader_name in ('train_dataloader', 'val_dataloader',
-                        'test_dataloader'):
-        loader = cfg[loader_name]
-        loader.num_workers = args.num_workers
-        loader.persistent_workers = args.num_workers > 0
-        loader.dataset.data_root = data['data_root']
-    cfg.train_dataloader.batch_size = args.batch_size
-
-    cfg.optim_wrapper.optimizer.lr = args.lr
-    cfg.param_scheduler[0].end = args.iters
-    if args.eval_last == 1:
-        # No validation inside the loop: the benchmark validates once at
-        # the end (val_begin past the last iteration) and reads the metrics.
-        val_interval, val_begin = args.iters, args.iters + 1
-    else:
-        # Validate at iters - (K-1) * interval, ..., iters (the loop also
-        # validates at the last iteration); MetricsHistoryHook records them.
-        val_interval = args.eval_interval
-        val_begin = args.iters - (args.eval_last - 1) * args.eval_interval
-    cfg.train_cfg = dict(
-        type='IterBasedTrainLoop',
-        max_iters=args.iters,
-        val_interval=val_interval,
-        val_begin=val_begin)
-    cfg.default_hooks.checkpoint = None
-    cfg.default_hooks.logger.interval = max(1, min(20, args.iters // 5))
-    if data.get('pretrained_backbone'):
-        cfg.model.backbone.init_cfg = dict(
-            type='Pretrained', checkpoint=data['pretrained_backbone'])
-    return cfg
+            options[f'train_dataloader.dataset.pipeline.{index}.'
+                    'crop_size'] = size
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader) is None:
+            continue
+        options[f'{loader}.dataset.data_root'] = data_root
+        options[f'{loader}.num_workers'] = args.num_workers
+        options[f'{loader}.persistent_workers'] = args.num_workers > 0
+    if variant['score'] is not None:
+        sel = selections[variant['score']]
+        options.update({
+            'model.decode_head.loss_decode.score_key': sel['key'],
+            'model.decode_head.loss_decode.tau': sel['tau'],
+            'train_dataloader.dataset.score_file': sel['score_file'],
+            'train_dataloader.dataset.required_scores': (sel['key'], ),
+        })
+    if backbone:
+        options['model.backbone.init_cfg'] = dict(
+            type='Pretrained', checkpoint=backbone)
+    return options
 
 
-def pretrain_backbone(args, logger: MMLogger) -> str:
-    """Train the plain-CE model on the ground truth of a disjoint
-    generated dataset and save its backbone; reused when a backbone with
-    the same settings exists. Returns the checkpoint path."""
-    pre_dir = osp.join(args.work_dir, 'pretrain')
-    ckpt = osp.join(pre_dir, 'backbone.pth')
-    settings = dict(
-        iters=args.pretrain_iters,
-        data_seed=args.pretrain_data_seed,
-        num_images=args.num_images,
-        img_size=args.img_size,
-        classes=_class_ids(args),
-        backbone_width=args.backbone_width,
-        batch_size=args.batch_size,
-        lr=args.lr)
-    settings_path = osp.join(pre_dir, 'settings.json')
-    if osp.isfile(ckpt) and osp.isfile(settings_path):
-        with open(settings_path) as f:
-            if json.load(f) == settings:
-                logger.info(f'reusing the pretrained backbone {ckpt}')
-                return ckpt
-    data_root = osp.join(pre_dir, 'data')
-    generate_data(data_root, args.pretrain_data_seed, args)
-    pre_args = argparse.Namespace(**vars(args))
-    pre_args.iters, pre_args.eval_last = args.pretrain_iters, 1
-    pre_args.work_dir = pre_dir
-    cfg = build_cfg('clean', 0, pre_args, dict(data_root=data_root))
-    cfg.work_dir = osp.join(pre_dir, 'run')
-    cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
-    cfg.test_dataloader = cfg.test_evaluator = cfg.test_cfg = None
-    cfg.train_cfg = dict(
-        type='IterBasedTrainLoop', max_iters=args.pretrain_iters)
-    started = time.time()
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    torch.save(dict(state_dict=runner.model.backbone.state_dict()), ckpt)
-    with open(settings_path, 'w') as f:
-        json.dump(settings, f)
-    logger.info(f'pretrained the backbone for {args.pretrain_iters} '
-                f'iterations on the ground truth of data seed '
-                f'{args.pretrain_data_seed} in {time.time() - started:.0f} s: '
-                f'{ckpt}')
-    del runner
-    gc.collect()
-    return ckpt
+def build_cfg(name: str, args, data_root: str, selections: dict,
+              backbone: Optional[str]):
+    """The shipped config of variant ``name`` with its overrides, then the
+    benchmark's."""
+    variant = VARIANTS[name]
+    cfg = load_config(variant['config'], variant['overrides'])
+    return apply_overrides(
+        cfg, run_overrides(cfg, args, data_root, variant, selections,
+                           backbone))
 
 
-class MetricsHistoryHook(Hook):
-    """Keeps the metrics of every validation run during training."""
-
-    priority = 'LOWEST'
-
-    def __init__(self):
-        self.history: List[dict] = []
-
-    def after_val_epoch(self, runner, metrics=None) -> None:
-        self.history.append(dict(iter=runner.iter, **(metrics or {})))
-
-
-def run_one(variant: str, seed: int, args, data: dict,
-            logger: MMLogger) -> dict:
-    cfg = build_cfg(variant, seed, args, data)
-    started = time.time()
-    runner = Runner.from_cfg(cfg)
-    history = MetricsHistoryHook()
-    runner.register_hook(history)
-    runner.train()
-    train_s = time.time() - started
-    if args.eval_last == 1:
-        evals = [dict(iter=args.iters, **runner.val_loop.run())]
-    else:
-        evals = history.history[-args.eval_last:]
-        if len(evals) != args.eval_last:
-            raise RuntimeError(f'expected {args.eval_last} evaluations, got '
-                               f'{[e["iter"] for e in history.history]}')
-    miou = statistics.fmean(float(e['mIoU']) for e in evals)
-    result = dict(
-        variant=variant,
-        seed=seed,
-        mIoU=miou,
-        mIoU_evals={int(e['iter']): float(e['mIoU'])
-                    for e in evals},
-        aAcc=float(evals[-1].get('aAcc', float('nan'))),
-        train_s=train_s,
-        total_s=time.time() - started,
-        log_dir=runner.log_dir)
-    head = runner.model.decode_head
-    losses = head.loss_decode if isinstance(
-        head.loss_decode, torch.nn.ModuleList) else [head.loss_decode]
-    empty = [
-        getattr(m, 'run_stats', {}).get('num_empty_batches') for m in losses
-    ]
-    if any(e is not None for e in empty):
-        result['empty_batches'] = sum(e or 0 for e in empty)
-    logger.info(f'{variant} seed {seed}: mIoU {miou:.2f} '
-                f'(evaluations {result["mIoU_evals"]}) '
-                f'(train {train_s:.0f} s, total {result["total_s"]:.0f} s, '
-                f'logs {runner.log_dir})')
-    del runner
-    gc.collect()
-    return result
+def run_one(name: str, seed: int, args, data_root: str, selections: dict,
+            backbone: Optional[str]) -> dict:
+    cfg = build_cfg(name, args, data_root, selections, backbone)
+    result = train_config(cfg, osp.join(args.work_dir, 'logs',
+                                        f'{name}_seed{seed}'), seed)
+    evals = result.history[-args.eval_last:]
+    if len(evals) != args.eval_last:
+        raise RuntimeError(f'{name} seed {seed}: expected {args.eval_last} '
+                           f'evaluations, got {len(result.history)}')
+    row = dict(
+        variant=name, seed=seed,
+        mIoU=statistics.fmean(float(m['mIoU']) for _, m in evals),
+        mIoU_evals={int(it): float(m['mIoU']) for it, m in evals},
+        seconds=result.seconds)
+    model = result.runner.model
+    if getattr(model.decode_head, 'cls_branch', None) is not None:
+        contrast = class_attention_contrast(model,
+                                            result.runner.val_dataloader)
+        row['attention'] = dict(
+            mean_contrast=contrast['mean_contrast'], pairs=contrast['pairs'],
+            per_class={str(k): v for k, v in contrast['per_class'].items()})
+    loss = model.decode_head.loss_decode
+    stats = getattr(loss, 'run_stats', None)
+    if stats:
+        row['empty_batches'] = stats.get('num_empty_batches')
+    print(f'[benchmark] {name} seed {seed}: mIoU {row["mIoU"]:.2f} '
+          f'({result.seconds:.0f} s)', flush=True)
+    return row
 
 
 # --------------------------------------------------------------------- #
 # report
 # --------------------------------------------------------------------- #
-def summarize(runs: List[dict], variants: List[str]) -> Dict[str, dict]:
+def load_runs(work_dir: str) -> Dict[str, Dict[int, dict]]:
+    runs: Dict[str, Dict[int, dict]] = {}
+    for path in sorted(glob.glob(osp.join(work_dir, 'runs', '*.json'))):
+        with open(path) as f:
+            row = json.load(f)
+        runs.setdefault(row['variant'], {})[row['seed']] = row
+    return runs
+
+
+def paired(runs, a: str, b: str) -> Optional[dict]:
+    """Per-seed ``b - a`` over the seeds both have, with the standard
+    error of the mean difference."""
+    seeds = sorted(set(runs.get(a, {})) & set(runs.get(b, {})))
+    if not seeds:
+        return None
+    diffs = [runs[b][s]['mIoU'] - runs[a][s]['mIoU'] for s in seeds]
+    se = statistics.stdev(diffs) / math.sqrt(len(diffs)) \
+        if len(diffs) > 1 else float('nan')
+    return dict(seeds=seeds, diffs=diffs, mean=statistics.fmean(diffs),
+                se=se)
+
+
+def summarize(runs) -> Dict[str, dict]:
     summary = {}
-    for variant in variants:
-        values = [r['mIoU'] for r in runs if r['variant'] == variant]
-        if not values:
+    for name in VARIANTS:
+        if name not in runs:
             continue
-        summary[variant] = dict(
-            n=len(values),
-            mean=statistics.fmean(values),
+        values = [runs[name][s]['mIoU'] for s in sorted(runs[name])]
+        summary[name] = dict(
+            n=len(values), mean=statistics.fmean(values),
             std=statistics.stdev(values) if len(values) > 1 else 0.0,
-            min=min(values),
-            max=max(values),
-            values=values)
+            values=values, seeds=sorted(runs[name]))
     p2, clean = summary.get('P2'), summary.get('clean')
     for row in summary.values():
         row['gap'] = None
-        if p2 and clean and clean['mean'] - p2['mean'] > 0:
+        if p2 and clean and clean['mean'] > p2['mean']:
             row['gap'] = (row['mean'] - p2['mean']) / (
                 clean['mean'] - p2['mean'])
     return summary
 
 
-def paired_delta(runs: List[dict], a: str, b: str) -> Optional[dict]:
-    """Per-seed ``b - a`` (same seed: same data order and backbone init)."""
-    by = {(r['variant'], r['seed']): r['mIoU'] for r in runs}
-    seeds = sorted({r['seed'] for r in runs})
-    deltas = [
-        by[(b, s)] - by[(a, s)] for s in seeds if (a, s) in by and (b, s) in by
-    ]
-    if not deltas:
-        return None
-    return dict(
-        mean=statistics.fmean(deltas),
-        std=statistics.stdev(deltas) if len(deltas) > 1 else 0.0,
-        values=deltas)
-
-
-def format_report(args, data: dict, runs: List[dict], summary: Dict[str, dict],
-                  wall_s: float) -> str:
+def targets(runs, summary) -> List[str]:
     lines = []
-    meta = data['meta']
+    p4 = summary.get('P4')
+    if p4 and p4['gap'] is not None:
+        lines.append(f'P4 recovers >= 0.5 of the P2-clean gap: '
+                     f'{p4["gap"]:+.2f} -> '
+                     f'{"met" if p4["gap"] >= 0.5 else "MISSED"}')
+    for a, b in (('P2', 'P3'), ('P3', 'P4'), ('P2', 'P4')):
+        d = paired(runs, a, b)
+        if d:
+            lines.append(
+                f'{a} < {b} (paired): {b} - {a} = {d["mean"]:+.2f} +- '
+                f'{d["se"]:.2f} SE (per seed '
+                f'{", ".join(f"{x:+.2f}" for x in d["diffs"])}) -> '
+                f'{"met" if d["mean"] > 0 else "MISSED"}')
+    for a, b in (('P4', 'P5'), ('P4-oracle', 'P5-oracle')):
+        d = paired(runs, a, b)
+        if d:
+            ok = d['mean'] >= -d['se']
+            lines.append(
+                f'{b} >= {a} - 1 SE: {b} - {a} = {d["mean"]:+.2f} +- '
+                f'{d["se"]:.2f} SE -> {"met" if ok else "MISSED"}')
+    for name in ('P5', 'P5-oracle', 'P5-oracle-no-eq11'):
+        values = [r['attention']['mean_contrast']
+                  for r in runs.get(name, {}).values() if 'attention' in r]
+        if values:
+            mean = statistics.fmean(values)
+            lines.append(
+                f'{name} class-attention contrast >= 0.1: {mean:.3f} (per '
+                f'seed {", ".join(f"{v:.3f}" for v in values)}) -> '
+                f'{"met" if mean >= 0.1 else "MISSED"}')
+    return lines
+
+
+def format_report(args, meta: dict, stats: dict, runs) -> str:
+    summary = summarize(runs)
     mixture = ', '.join(f'{k} {v:.2f}'
                         for k, v in meta['proxy_noise_mixture'].items())
-    lines.append('## SAL selection benchmark\n')
+    lines = ['## SAL selection benchmark\n']
     lines.append(
-        f'date {time.strftime("%Y-%m-%d %H:%M %Z")}; {platform.node()}, '
-        f'{os.cpu_count()} CPU cores, torch {torch.__version__} '
-        f'({torch.get_num_threads()} threads)')
+        f'{time.strftime("%Y-%m-%d %H:%M %Z")}; {platform.node()}, '
+        f'{os.cpu_count()} CPU cores, torch {torch.__version__}')
     lines.append(
-        f'data: {meta["num_images"]} generated images '
-        f'{args.img_size}x{args.img_size} ({meta["num_train"]} train, '
-        f'{meta["num_val"]} val), classes {meta["classes"]} '
-        f'{meta.get("class_appearance")}, data seed '
-        f'{args.data_seed}; proxy noise mixture {mixture}; train proxy '
-        f'mIoU {meta["proxy_miou"]["train"]:.3f}, severity counts '
-        f'{meta["severity_counts"]["train"]}')
-    eval_iters = [
-        args.iters - k * args.eval_interval
-        for k in range(args.eval_last - 1, -1, -1)
-    ]
+        f'data: {meta["num_train"]} train / {meta["num_val"]} val generated '
+        f'images {args.img_size}x{args.img_size}, classes {meta["classes"]}, '
+        f'data seed {args.data_seed}; proxy noise {mixture}')
     lines.append(
-        f'schedule: R-18 (GN) d8 (base width {args.backbone_width}), '
-        f'64-ch ASPP, batch {args.batch_size}, '
-        f'{args.iters} iterations, SGD lr {args.lr} poly, ' +
-        (f'backbone pretrained {args.pretrain_iters} iterations on the '
-         f'ground truth of data seed {args.pretrain_data_seed}; '
-         if args.pretrain_iters else 'from scratch; ') +
-        f'seeds {args.seeds}; mIoU (%) of mmseg IoUMetric on the '
-        f'{meta["num_val"]} val ground-truth masks' +
-        (f', mean of the evaluations at iterations {eval_iters}'
-         if args.eval_last > 1 else ''))
-    lines.append('\nWhat each selection keeps (train split; true quality = '
-                 f'proxy {args.oracle_metric} vs ground truth, mean over all '
-                 f'proxies {data["all_mean_true_quality"]:.3f}):\n')
-    lines.append('| score | tau | kept | kept per tier (clean, mild, '
-                 'moderate, severe) | mean true quality kept | Pearson / '
-                 'Spearman vs true quality |')
+        f'schedule: R-18 (GN) d8 width {args.backbone_width}, batch '
+        f'{args.batch_size}, {args.iters} iterations, SGD lr {args.lr} '
+        'poly, ' + (f'backbone pretrained {args.pretrain_iters} iterations '
+                    f'on data seed {args.pretrain_data_seed}'
+                    if args.pretrain_iters else 'from scratch') +
+        f'; mIoU (%) = mean of the val evaluations at the last '
+        f'{args.eval_last} x {args.eval_interval} iterations')
+    lines.append('\n| selection | tau (rule) | kept | kept per tier (clean, '
+                 'mild, moderate, severe) | true quality kept (all) | '
+                 'Pearson / Spearman vs true quality |')
     lines.append('| --- | --- | --- | --- | --- | --- |')
-    for name, s in data['selection'].items():
-        tiers = ', '.join(s['per_tier'].values())
+    for name, s in stats.items():
+        tiers = ', '.join(f'{k}/{n}' for k, n in s['per_tier'].values())
+        corr = '' if 'pearson' not in s else \
+            f'{s["pearson"]:.3f} / {s["spearman"]:.3f}'
+        if 'pearson_P' in s:
+            corr += f' (P alone: {s["pearson_P"]:.3f})'
         lines.append(
-            f'| {name} | {s["tau"]} | {s["kept"]}/{s["total"]} | {tiers} | '
-            f'{s["kept_mean_true_quality"]:.3f} | {s["pearson"]:.3f} / '
-            f'{s["spearman"]:.3f} |')
-    lines.append('\n| variant | mIoU mean | std | min-max | per seed | '
-                 'gap recovered |')
+            f'| {name} | {s["tau"]:.3f} ({s["rule"]}) | {s["kept"]}/'
+            f'{s["total"]} | {tiers} | {s["kept_mean_true_quality"]:.3f} '
+            f'({s["all_mean_true_quality"]:.3f}) | {corr} |')
+    lines.append('\n| variant | mIoU mean | std | per seed | gap recovered '
+                 '| d_s contrast |')
     lines.append('| --- | --- | --- | --- | --- | --- |')
-    for variant, s in summary.items():
+    for name, s in summary.items():
         gap = '' if s['gap'] is None else f'{s["gap"]:+.2f}'
-        if variant in ('P2', 'clean'):
-            gap = f'({gap})' if gap else ''
-        per_seed = ', '.join(f'{v:.2f}' for v in s['values'])
-        lines.append(f'| {variant} | {s["mean"]:.2f} | {s["std"]:.2f} | '
-                     f'{s["min"]:.2f}-{s["max"]:.2f} | {per_seed} | {gap} |')
-    lines.append('')
-    for sel in ('P4-oracle', 'P4-oracle-soft', 'P4'):
-        s = summary.get(sel)
-        if s and s['gap'] is not None:
-            verdict = 'met' if s['gap'] >= 0.5 else 'NOT met'
-            lines.append(f'target "{sel} recovers >= half of the P2-clean '
-                         f'gap": {s["gap"]:.2f} -> {verdict}')
-    for a, b in (('P4-oracle', 'P5-oracle'),
-                 ('P4-oracle', 'P5-oracle-no-eq11'), ('P4', 'P5')):
-        d = paired_delta(runs, a, b)
-        if d is None:
-            continue
-        se = d['std'] / max(1, len(d['values']))**0.5
-        hurt = d['mean'] < 0 and abs(d['mean']) > 2 * se
-        verdict = ('NOT met (lower by more than 2 standard errors)' if hurt
-                   else 'met (not lower by more than 2 standard errors)')
+        contrast = [r['attention']['mean_contrast']
+                    for r in runs[name].values() if 'attention' in r]
         lines.append(
-            f'target "attention loss does not hurt" ({b} - {a}, paired by '
-            f'seed): {d["mean"]:+.2f} +- {d["std"]:.2f} (std; per seed '
-            f'{", ".join(f"{v:+.2f}" for v in d["values"])}) -> '
-            f'{verdict}')
-    empty = [r for r in runs if r.get('empty_batches')]
-    if empty:
-        lines.append('batches with no selected image (zero loss): ' +
-                     ', '.join(f'{r["variant"]} s{r["seed"]} '
-                               f'{r["empty_batches"]}' for r in empty))
-    mean_run = statistics.fmean(r['total_s'] for r in runs)
-    lines.append(f'\n{len(runs)} runs, {mean_run:.0f} s per run on average; '
-                 f'wall time {wall_s / 60:.1f} min')
+            f'| {name} | {s["mean"]:.2f} | {s["std"]:.2f} | ' +
+            ', '.join(f's{k} {v:.2f}' for k, v in zip(s['seeds'],
+                                                      s['values'])) +
+            f' | {gap} | ' +
+            (f'{statistics.fmean(contrast):.3f}' if contrast else '') + ' |')
+    lines.append('')
+    lines.extend(targets(runs, summary))
+    seconds = [r['seconds'] for rs in runs.values() for r in rs.values()]
+    if seconds:
+        lines.append(f'\n{len(seconds)} runs, {statistics.fmean(seconds):.0f}'
+                     ' s per run on average')
     return '\n'.join(lines)
 
 
-def plot(summary: Dict[str, dict], path: str, title: str) -> None:
+def plot(runs, path: str, title: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    summary = summarize(runs)
     names = list(summary)
-    means = [summary[n]['mean'] for n in names]
-    stds = [summary[n]['std'] for n in names]
     fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 4))
-    colors = [
-        '#999999' if n == 'P2' else '#4c9a2a'
-        if n == 'clean' else '#3b6ea8' if n.startswith('P3') else '#d9822b'
-        for n in names
-    ]
-    ax.bar(names, means, yerr=stds, capsize=4, color=colors, alpha=0.85)
+    colors = ['#999999' if n == 'P2' else '#4c9a2a' if n.startswith('clean')
+              else '#3b6ea8' if n == 'P3' else '#d9822b' for n in names]
+    ax.bar(names, [summary[n]['mean'] for n in names],
+           yerr=[summary[n]['std'] for n in names], capsize=4, color=colors,
+           alpha=0.85)
     for x, n in enumerate(names):
-        vals = summary[n]['values']
-        ax.scatter([x] * len(vals), vals, color='black', s=12, zorder=3)
-    lo = min(summary[n]['min'] for n in names)
-    hi = max(summary[n]['max'] for n in names)
-    ax.set_ylim(max(0.0, lo - 0.15 * (hi - lo + 1)), hi + 0.1 * (hi - lo + 1))
+        ax.scatter([x] * summary[n]['n'], summary[n]['values'],
+                   color='black', s=12, zorder=3)
+    values = [v for n in names for v in summary[n]['values']]
+    lo, hi = min(values), max(values)
+    ax.set_ylim(max(0.0, lo - 0.3 * (hi - lo + 1)), hi + 0.1 * (hi - lo + 1))
     ax.set_ylabel('val mIoU (%)')
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
@@ -790,99 +629,61 @@ def plot(summary: Dict[str, dict], path: str, title: str) -> None:
     plt.close(fig)
 
 
-# Arguments that do not change what a run computes.
-_RUN_INDEPENDENT_ARGS = ('seeds', 'variants', 'threads', 'num_workers',
-                         'reuse_runs', 'reuse_from', 'work_dir')
-
-
-def reusable_runs(args, logger: MMLogger) -> List[dict]:
-    """Runs recorded in ``results.json`` of the work dir and of
-    ``--reuse-from`` dirs whose settings equal these; the first dir that
-    has a (variant, seed) pair wins."""
-    current = json.loads(json.dumps(vars(args), default=str))
-    runs, seen = [], set()
-    for work_dir in [args.work_dir] + list(args.reuse_from):
-        path = osp.join(work_dir, 'results.json')
-        if not osp.isfile(path):
-            if work_dir != args.work_dir:
-                raise FileNotFoundError(
-                    f'--reuse-from {work_dir}: no results.json there')
-            continue
+def check_settings(args) -> None:
+    """Fix the work dir's settings on first use; refuse others later (runs
+    of other settings must not be reported together)."""
+    path = osp.join(args.work_dir, 'settings.json')
+    current = {k: v for k, v in json.loads(
+        json.dumps(vars(args), default=str)).items()
+               if k not in _RUN_INDEPENDENT_ARGS}
+    if osp.isfile(path):
         with open(path) as f:
             earlier = json.load(f)
-        differ = sorted(
-            k for k in set(current) | set(earlier['args'])
-            if k not in _RUN_INDEPENDENT_ARGS
-            and current.get(k) != earlier['args'].get(k))
+        differ = sorted(k for k in set(current) | set(earlier)
+                        if current.get(k) != earlier.get(k))
         if differ:
-            logger.info(f'not reusing the runs of {path}: settings differ '
-                        f'in {differ}')
-            continue
-        found = [
-            r for r in earlier['runs']
-            if r['variant'] in args.variants and r['seed'] in args.seeds
-            and (r['variant'], r['seed']) not in seen
-        ]
-        seen.update((r['variant'], r['seed']) for r in found)
-        runs.extend(found)
-        logger.info(f'reusing {len(found)} runs of {path}: ' +
-                    ', '.join(f'{r["variant"]} s{r["seed"]}' for r in found))
-    return runs
+            raise SystemExit(
+                f'{args.work_dir} holds runs with other settings (they '
+                f'differ in {differ}, see {path}); use another --work-dir')
+    else:
+        os.makedirs(args.work_dir, exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump(current, f, indent=1, sort_keys=True)
 
 
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    os.makedirs(args.work_dir, exist_ok=True)
-    started = time.time()
-    logger = MMLogger.get_instance(
-        LOGGER_NAME,
-        log_file=osp.join(args.work_dir, 'benchmark.log'),
-        log_level='INFO')
-    logger.info(f'arguments: {vars(args)}')
-    data = prepare_data(args, logger)
-    logger.info(f'selection: {json.dumps(data["selection"])}')
-    runs = reusable_runs(
-        args, logger) if args.reuse_runs or args.reuse_from else []
-    done = {(r['variant'], r['seed']) for r in runs}
-    todo = [(variant, seed) for seed in args.seeds
-            for variant in args.variants if (variant, seed) not in done]
-    if todo and args.pretrain_iters:
-        data['pretrained_backbone'] = pretrain_backbone(args, logger)
-    runs_path = osp.join(args.work_dir, 'runs.json')
-    for variant, seed in todo:
-        runs.append(run_one(variant, seed, args, data, logger))
-        with open(runs_path, 'w') as f:
-            json.dump(runs, f, indent=1)
-    order = {v: i for i, v in enumerate(args.variants)}
-    runs.sort(key=lambda r: (r['seed'], order[r['variant']]))
-    summary = summarize(runs, args.variants)
-    report = format_report(args, data, runs, summary, time.time() - started)
-    chart = osp.join(args.work_dir, 'results.png')
-    plot(
-        summary, chart,
-        f'SAL selection, {args.img_size}px, {args.iters} it' +
-        (', pretrained backbone' if args.pretrain_iters else '') + ', seeds '
-        f'{args.seeds} (bars: mean +- std; dots: seeds)')
+    check_settings(args)
+    data_root = osp.join(args.work_dir, 'data')
+    meta = generate(args, data_root, args.data_seed)
+    selections = prepare_scores(args, data_root)
+    stats = selection_stats(args, data_root, selections)
+    if not args.report_only:
+        backbone = pretrain_backbone(args) if args.pretrain_iters else None
+        os.makedirs(osp.join(args.work_dir, 'runs'), exist_ok=True)
+        todo = [(name, seed) for seed in args.seeds for name in args.variants]
+        for k, (name, seed) in enumerate(todo, 1):
+            path = osp.join(args.work_dir, 'runs', f'{name}_seed{seed}.json')
+            if osp.isfile(path):
+                continue
+            print(f'[benchmark] run {k}/{len(todo)}: {name} seed {seed}',
+                  flush=True)
+            row = run_one(name, seed, args, data_root, selections, backbone)
+            with open(path, 'w') as f:
+                json.dump(row, f, indent=1)
+    runs = load_runs(args.work_dir)
+    report = format_report(args, meta, stats, runs)
+    plot(runs, osp.join(args.work_dir, 'results.png'),
+         f'SAL selection, {args.img_size}px, {args.iters} it, '
+         f'{args.tau_rule} tau (bars: mean +- std; dots: seeds)')
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
-        f.write(report + f'\n\nchart: {chart}\n')
+        f.write(report + '\n')
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
-        json.dump(
-            dict(
-                args={
-                    k: v
-                    for k, v in vars(args).items()
-                },
-                selection=data['selection'],
-                summary=summary,
-                runs=runs),
-            f,
-            indent=1,
-            default=str)
-    print_log(
-        '\n' + report + f'\n\nchart: {chart}',
-        logger=LOGGER_NAME,
-        level=logging.INFO)
+        json.dump(dict(settings=vars(args), selection=stats,
+                       summary=summarize(runs), runs=runs), f, indent=1,
+                  default=str)
+    print(report, flush=True)
 
 
 if __name__ == '__main__':

@@ -195,6 +195,28 @@ def train_config(cfg: Config,
         runner=runner)
 
 
+#: Generator arguments recorded in ``meta.json`` under another name.
+_META_KEYS = {'class_ids': 'classes'}
+
+
+def _same_recorded(key: str, recorded, value) -> bool:
+    """Whether ``meta.json``'s ``recorded`` value is the argument
+    ``value`` (as the generators record it)."""
+    if key == 'img_size':
+        return recorded == list(value)
+    if key == 'class_ids':
+        return recorded == sorted(value)
+    if key == 'proxy_noise_mixture':
+        # Recorded normalised to sum to 1.
+        if not isinstance(recorded, dict):
+            return False
+        total = sum(value.values())
+        return all(
+            abs(float(recorded.get(k, 0.0)) - value.get(k, 0.0) / total) <
+            1e-6 for k in set(recorded) | set(value))
+    return recorded == value
+
+
 def _generated_with(out_dir: str, **expected) -> bool:
     """Whether ``out_dir`` holds a dataset mmattn generated with these
     arguments (then it is reused as is)."""
@@ -207,11 +229,10 @@ def _generated_with(out_dir: str, **expected) -> bool:
     if num_images != expected.pop('num_images'):
         return False
     for key, value in expected.items():
-        if key == 'img_size':
-            value = list(value)
         # Data generated before the difficulty presets is 'standard'.
         default = 'standard' if key == 'difficulty' else None
-        if meta.get(key, default) != value:
+        recorded = meta.get(_META_KEYS.get(key, key), default)
+        if not _same_recorded(key, recorded, value):
             return False
     return True
 

@@ -72,6 +72,14 @@ TrainFn = Callable[[str, str, bool, str], None]
 TestFn = Callable[[str, str, str, str], Dict[str, float]]
 
 
+class _StoppedAfter(Exception):
+    """Raised after the ``--stop-after`` stage (caught in ``run``)."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(stage)
+        self.stage = stage
+
+
 class PipelineError(RuntimeError):
     """A stage cannot produce a usable result (the message says why and
     what to change)."""
@@ -133,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
                          action=DictAction, default=None,
                          help='overrides of the scorer config, e.g. '
                          'train_cfg.max_epochs=5')
+    scoring.add_argument('--synthesis-options', nargs='+',
+                         action=DictAction, default=None,
+                         help='SynthesisConfig arguments of the scorer\'s '
+                         'training set, e.g. intermediate_ratio=3 '
+                         'ops="[erode,erase,dilate]"')
     scoring.add_argument('--scoring-val-fraction', type=float, default=0.2,
                          help="share of source images held out for the "
                          "scorer's validation (best checkpoint by Pearson)")
@@ -164,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('--examples', type=int, default=4,
                      help='kept and dropped proxies drawn in the report')
     run.add_argument('--no-progress', action='store_true')
+    run.add_argument('--stop-after', choices=STAGES, default=None,
+                     help='stop once this stage is done (e.g. fine_scores '
+                     'to score the proxies only, tau to see the selection '
+                     'before retraining); a later run without it resumes')
     return p
 
 
@@ -188,6 +205,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                      'trained with')
     if args.examples < 1:
         parser.error('--examples must be >= 1')
+    if args.synthesis_options:
+        import inspect
+        allowed = set(inspect.signature(SynthesisConfig).parameters) - {
+            'val_fraction', 'b'}
+        unknown = sorted(set(args.synthesis_options) - allowed)
+        if unknown:
+            parser.error(f'--synthesis-options: unknown {unknown}; '
+                         f'SynthesisConfig takes {sorted(allowed)} (b and '
+                         'val_fraction have their own flags)')
+        try:
+            SynthesisConfig(**args.synthesis_options)
+        except (TypeError, ValueError) as err:
+            parser.error(f'--synthesis-options: {err}')
     args.scorer_config = args.scorer_config or default_config(
         DEFAULT_SCORER_CONFIG)
     args.sal_config = args.sal_config or default_config(DEFAULT_SAL_CONFIG)
@@ -341,7 +371,8 @@ class _Pipeline:
     def stage_scoring_set(self, stage_dir: str, resume: bool) -> dict:
         inputs = self.inputs
         cfg = SynthesisConfig(
-            val_fraction=self.args.scoring_val_fraction, b=self.args.b)
+            val_fraction=self.args.scoring_val_fraction, b=self.args.b,
+            **(self.args.synthesis_options or {}))
         summary = synthesize_scoring_set(
             stage_dir, inputs.proxy_dir, inputs.ref_dir, inputs.img_dir,
             image_ids=inputs.train_ids, cfg=cfg, seed=self.args.seed,
@@ -639,8 +670,29 @@ class _Pipeline:
 
     # --------------------------------------------------------------- run --
     def run(self) -> dict:
+        try:
+            return self._run_stages()
+        except _StoppedAfter as stop:
+            self.log(f'[sal_pipeline] stopped after {stop.stage} '
+                     '(--stop-after); run again without it to continue')
+            return dict(stopped_after=stop.stage, work_dir=self.work_dir,
+                        stages=dict(self.stages.status),
+                        results=dict(self.stages.results))
+
+    def _run_stages(self) -> dict:
         args, inputs, fp = self.args, self.inputs, self.fingerprints
-        run = self.stages.run
+        stop_after = args.stop_after
+
+        def run(name, *stage_args, **kwargs):
+            result = self.stages.run(name, *stage_args, **kwargs)
+            if name == stop_after:
+                raise _StoppedAfter(name)
+            return result
+
+        def not_needed(name, reason):
+            self.stages.not_needed(name, reason)
+            if name == stop_after:
+                raise _StoppedAfter(name)
         if self.rank == 0:
             claim_work_dir(self.work_dir, STAGES, 'tools/sal_pipeline.py')
         self.sync(None)
@@ -664,6 +716,7 @@ class _Pipeline:
             run('scoring_set', self.stage_scoring_set,
                 dict(train=fp['train'], b=args.b, seed=args.seed,
                      val_fraction=args.scoring_val_fraction,
+                     synthesis=args.synthesis_options,
                      num_classes=self.num_classes,
                      ref_threshold=args.ref_threshold),
                 description="the scorer's training set (Sec. III-B.2)")
@@ -675,8 +728,8 @@ class _Pipeline:
         else:
             reason = ('--score-key SC' if not self.uses_scorer else
                       '--scorer-checkpoint given')
-            self.stages.not_needed('scoring_set', reason)
-            self.stages.not_needed('scorer', reason)
+            not_needed('scoring_set', reason)
+            not_needed('scorer', reason)
         if self.uses_scorer:
             upstream = ['scorer'] if self.trains_scorer else []
             run('fine_scores', self.stage_fine,
@@ -684,7 +737,7 @@ class _Pipeline:
                      scorer_config=_config_digest(self.scorer_cfg)),
                 upstream=upstream, description='P and SF (Eq. 6-7)')
         else:
-            self.stages.not_needed('fine_scores', '--score-key SC')
+            not_needed('fine_scores', '--score-key SC')
         run('tau', self.stage_tau,
             dict(rule=args.tau_rule, tau=args.tau,
                  keep_fraction=args.keep_fraction,
@@ -703,7 +756,7 @@ class _Pipeline:
                 upstream=['sal'], all_ranks=True,
                 description=f'{len(inputs.val_ids)} val images, IoUMetric')
         else:
-            self.stages.not_needed('eval', self.no_eval)
+            not_needed('eval', self.no_eval)
         upstream = ['tau', self.score_stage] + \
             (['scorer'] if self.trains_scorer else []) + ['sal'] + \
             (['eval'] if self.no_eval is None else [])
