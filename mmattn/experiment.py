@@ -29,7 +29,8 @@ from mmengine.runner import Runner
 
 __all__ = [
     'ExperimentResult', 'ValidationHistoryHook', 'load_config',
-    'apply_overrides', 'shorten_schedule', 'train_config', 'prepare_dataset'
+    'apply_overrides', 'shorten_schedule', 'train_config', 'prepare_dataset',
+    'TrainJob', 'JobResult', 'run_job', 'run_jobs'
 ]
 
 
@@ -258,3 +259,134 @@ def prepare_dataset(make_fn, out_dir: str, **kwargs) -> str:
     make_fn(out_dir, overwrite=bool(has_content), show_progress=False,
             **kwargs)
     return 'generated'
+
+
+@dataclass
+class TrainJob:
+    """One training run of :func:`run_jobs`: a config file, overrides and a
+    seed (plain data, so it can go to another process).
+
+    Attributes:
+        name (str): Shown in progress lines and results.
+        config (str): Config file.
+        work_dir (str): The run's work dir.
+        seed (int): Training seed.
+        overrides (dict): Dotted-key overrides (:func:`apply_overrides`).
+        iters (int, optional): :func:`shorten_schedule` to this many
+            iterations first.
+        save_checkpoint (bool): Keep the final checkpoint.
+    """
+    name: str
+    config: str
+    work_dir: str
+    seed: int
+    overrides: Dict[str, Any] = field(default_factory=dict)
+    iters: Optional[int] = None
+    save_checkpoint: bool = True
+
+
+@dataclass
+class JobResult:
+    """What :func:`run_job` returns: :class:`ExperimentResult` without the
+    runner, plus the files a user re-runs.
+
+    Attributes:
+        name (str): The job's name.
+        metrics (dict): Metrics of the last validation.
+        history (list): ``(iteration, metrics)`` of every validation.
+        seconds (float): Wall time.
+        work_dir (str): The run's work dir.
+        config (str): The config the Runner dumped there (re-runnable with
+            ``tools/train.py``).
+        checkpoint (str, optional): The final checkpoint.
+        log (str): Where the run's terminal output went.
+        seed (int): The training seed.
+    """
+    name: str
+    metrics: Dict[str, float]
+    history: List[Tuple[int, Dict[str, float]]]
+    seconds: float
+    work_dir: str
+    config: str
+    checkpoint: Optional[str]
+    log: str
+    seed: int
+
+
+def run_job(job: TrainJob) -> JobResult:
+    """Train and validate one :class:`TrainJob` in this process; its
+    terminal output goes to ``<work_dir>/stdout.txt``."""
+    import contextlib
+    cfg = load_config(job.config, job.overrides)
+    if job.iters is not None:
+        shorten_schedule(cfg, job.iters)
+    os.makedirs(job.work_dir, exist_ok=True)
+    log = osp.join(osp.abspath(job.work_dir), 'stdout.txt')
+    with open(log, 'a') as out, contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(out):
+        result = train_config(cfg, job.work_dir, job.seed,
+                              save_checkpoint=job.save_checkpoint)
+    runner = result.runner
+    # The run's logger stays mmengine's 'current' one: its terminal handler
+    # must not keep writing to the closed file.
+    import logging
+    import sys
+    for handler in runner.logger.handlers:
+        if type(handler) is logging.StreamHandler and \
+                getattr(handler, 'stream', None) is out:
+            handler.stream = sys.stdout  # setStream would flush the closed
+    checkpoint = None
+    if job.save_checkpoint:
+        checkpoint = osp.join(result.work_dir, f'iter_{runner.iter}.pth')
+        if not osp.isfile(checkpoint):
+            checkpoint = osp.join(result.work_dir,
+                                  f'epoch_{runner.epoch}.pth')
+    config = osp.join(result.work_dir, osp.basename(job.config))
+    return JobResult(name=job.name, metrics=result.metrics,
+                     history=result.history, seconds=result.seconds,
+                     work_dir=result.work_dir, config=config,
+                     checkpoint=checkpoint, log=log, seed=job.seed)
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+    torch.set_num_threads(threads)
+
+
+def run_jobs(jobs: Sequence[TrainJob],
+             processes: int = 1,
+             on_done=None) -> List[JobResult]:
+    """Run jobs, ``processes`` at a time, each in its own process when
+    ``processes > 1`` (one torch thread each: on a small machine two
+    single-threaded runs finish sooner than two two-threaded runs one
+    after the other).
+
+    Args:
+        jobs (Sequence[TrainJob]): The runs.
+        processes (int): Runs at a time. Defaults to 1 (in this process).
+        on_done (Callable[[JobResult], None], optional): Called in this
+            process as each run finishes (progress lines).
+
+    Returns:
+        list[JobResult]: In the order of ``jobs``.
+    """
+    if processes <= 1 or len(jobs) <= 1:
+        results = []
+        for job in jobs:
+            results.append(run_job(job))
+            if on_done:
+                on_done(results[-1])
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    context = multiprocessing.get_context('spawn')
+    with ProcessPoolExecutor(max_workers=min(processes, len(jobs)),
+                             mp_context=context, initializer=_worker_init,
+                             initargs=(1, )) as pool:
+        futures = {pool.submit(run_job, job): k for k, job in enumerate(jobs)}
+        results: List[Optional[JobResult]] = [None] * len(jobs)
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if on_done:
+                on_done(results[futures[future]])
+    return results

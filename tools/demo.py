@@ -5,19 +5,26 @@
 2. Detection (HAR-Net): trains RetinaNet and HAR-Net with the same schedule
    on generated shapes (``configs/demo/retinanet_r18_demo.py`` and
    ``harnet_r18_demo.py``, the tiny twins on the easy data at 128 px)
-   through mmengine's ``Runner.from_cfg`` and compares their COCO AP
-   (mmdet's ``CocoMetric``).
-3. Segmentation (SAL-Net): scores the noisy proxy masks with the coarse
-   scores (AC, CD, SC), then retrains a segmenter on all proxies with plain
-   cross entropy and one with SAL's losses (selection on SC + attention
-   loss), and compares their val mIoU (mmseg's ``IoUMetric``, ground truth).
+   through mmengine's ``Runner`` (:mod:`mmattn.experiment`) and compares
+   their COCO AP (mmdet's ``CocoMetric``).
+3. Segmentation (SAL-Net): runs ``tools/sal_pipeline.py`` on the generated
+   folder (coarse scores, the scorer's training set synthesised from these
+   proxies, the scorer ``configs/demo/mask-scorer_demo.py``, fine scores
+   SF, tau on the val split, SAL retrained from
+   ``configs/demo/salnet_r18_demo.py``, evaluation and report) and trains
+   plain cross entropy on every proxy beside it; SAL is retrained with two
+   more seeds, and the gain is shown with its spread over the
+   :data:`SEG_SEEDS` (val mIoU, mmseg's ``IoUMetric`` on ground truth).
 4. Draws HAR-Net's spatial attention and SAL's class attention on two val
    images, in-process, as ``tools/visualize_attention.py`` does
    (``mmattn.visualization.render_attention``).
 
+With two free cores the twins train side by side, one thread each.
 Everything lands in ``--work-dir`` (default ``work_dirs/demo``): one folder
 per model with its dumped config (re-runnable with ``tools/train.py``),
-log and checkpoint, the score file, the pictures and ``demo_metrics.json``.
+log and checkpoint, the pipeline's folder (``sal_pipeline/``: score files,
+scorer, report with the score histogram), the pictures and
+``demo_metrics.json``.
 The generated data goes to ``--data-dir`` (``demo_det/``, ``demo_seg/``)
 and is reused when it was generated with the same arguments. About 10
 minutes on 2 CPU cores; ``--quick`` runs a few iterations on a few images
@@ -29,12 +36,12 @@ Usage::
         [--data-dir data] [--skip-det] [--skip-seg] [--threads N]
 """
 import argparse
-import contextlib
-import io
 import json
 import logging
 import os
 import os.path as osp
+import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -48,16 +55,17 @@ warnings.filterwarnings(
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
-from mmengine.hooks import Hook  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.logging import MMLogger, print_log  # noqa: E402
 
 import mmattn  # noqa: E402
-from mmattn.experiment import prepare_dataset  # noqa: E402
+from mmattn.experiment import (JobResult, TrainJob,  # noqa: E402
+                               prepare_dataset, run_jobs)
 from mmattn.synthetic import make_det_dataset, make_seg_dataset  # noqa: E402
 from mmattn.utils.install_check import check_install  # noqa: E402
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: The demo's own logger: the runs' loggers log to their files.
+LOGGER = 'mmattn_demo'
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'demo')
 
 # The full demo takes its data (the configs' ``demo_data``) and schedule
@@ -70,8 +78,18 @@ DET_MODELS = (('retinanet', 'RetinaNet', 'retinanet_r18_demo.py'),
               ('harnet', 'HAR-Net', 'harnet_r18_demo.py'))
 SEG_MODELS = (('plain_ce', 'plain CE, all proxies',
                'salnet_r18_demo_plain_ce.py'),
-              ('sal', 'SAL (selection on SC + attention loss)',
+              ('sal', 'SAL (pipeline: selection on SF + attention loss)',
                'salnet_r18_demo.py'))
+#: Training seeds of the segmentation twins: the gain is shown with its
+#: spread over these (the pipeline trains SAL with the first).
+SEG_SEEDS = (0, 1, 2)
+PIPELINE = osp.join(REPO_ROOT, 'tools', 'sal_pipeline.py')
+#: The demo's scorer: the tiny scorer, 15 epochs (docs/demo.md).
+SCORER_CONFIG = 'mask-scorer_demo.py'
+#: The scorer's training set: 3 degraded and 1 cut-paste sample per good
+#: proxy, dilation beside erosion and erasing (docs/benchmarks_sal.md).
+DEMO_SYNTHESIS = ('intermediate_ratio=3', 'paste_ratio=1',
+                  'ops=[erode,erase,dilate]')
 DET_KEYS = (('bbox_mAP', 'mAP'), ('bbox_mAP_50', 'AP50'),
             ('bbox_mAP_75', 'AP75'), ('bbox_mAP_s', 'APs'),
             ('bbox_mAP_m', 'APm'), ('bbox_mAP_l', 'APl'))
@@ -120,111 +138,6 @@ def parse_args(argv=None):
 # ------------------------------------------------------------- training --
 
 
-class _TerminalFilter(logging.Filter):
-    """Keeps the terminal readable: multi-line INFO records (environment,
-    config dump, hook table, per-class tables) and the libraries' known
-    deprecation notices go to the log file only."""
-
-    _NOTICES = ('will be deprecated', 'is the alias of',
-                'The prefix is not set', 'SyncBatchNorm')
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = str(record.getMessage())
-        if any(notice in message for notice in self._NOTICES):
-            return False
-        if record.levelno >= logging.WARNING:
-            return True
-        return '\n' not in message.strip()
-
-
-class _DemoRunner(Runner):
-    """mmengine's Runner, with the terminal filter on its stream handler."""
-
-    def build_logger(self, *args, **kwargs):
-        logger = super().build_logger(*args, **kwargs)
-        for handler in logger.handlers:
-            if (isinstance(handler, logging.StreamHandler)
-                    and not isinstance(handler, logging.FileHandler)):
-                handler.addFilter(_TerminalFilter())
-        return logger
-
-
-class _KeepMetrics(Hook):
-    """Remembers the metrics of the last validation."""
-
-    def __init__(self) -> None:
-        self.metrics = None
-
-    def after_val_epoch(self, runner, metrics=None) -> None:
-        self.metrics = dict(metrics or {})
-
-
-def _shorten_schedule(cfg: Config, iters: int, log_interval: int) -> None:
-    """Train ``iters`` iterations, validate and save once at the end; LR
-    milestones keep their place relative to the length (``--quick``)."""
-    cfg.train_cfg.max_iters = iters
-    cfg.train_cfg.val_interval = iters
-    cfg.default_hooks.checkpoint.interval = iters
-    cfg.default_hooks.logger.interval = log_interval
-    base_iters = None
-    for scheduler in cfg.param_scheduler:
-        if scheduler.get('end', 0) > (base_iters or 0) and scheduler.get(
-                'type') != 'LinearLR':
-            base_iters = scheduler['end']
-    for scheduler in cfg.param_scheduler:
-        if scheduler.get('type') == 'LinearLR':
-            scheduler['end'] = min(scheduler['end'], max(1, iters // 8))
-            continue
-        scheduler['end'] = iters
-        if 'milestones' in scheduler and base_iters:
-            scheduler['milestones'] = [
-                max(1, round(m * iters / base_iters))
-                for m in scheduler['milestones']
-            ]
-
-
-def train_and_evaluate(config: str, work_dir: str, options: dict,
-                       quick: bool) -> dict:
-    """Train one config with mmengine's Runner, validate at the end.
-
-    Returns:
-        dict: ``metrics`` (the evaluator's), ``checkpoint``, ``config``
-        (the dumped, re-runnable config), ``log_dir`` and ``seconds``.
-    """
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(options)
-    if quick:
-        _shorten_schedule(cfg, QUICK['iters'], QUICK['log_interval'])
-    iters = cfg.train_cfg.max_iters
-    cfg.work_dir = work_dir
-    name = osp.splitext(osp.basename(config))[0]
-    print_log(f'training {name}: {iters} iterations -> {work_dir}',
-              logger='current')
-    start = time.monotonic()
-    runner = _DemoRunner.from_cfg(cfg)
-    keeper = _KeepMetrics()
-    runner.register_hook(keeper, priority='LOWEST')
-    # pycocotools prints its progress and summary on stdout; they go to a
-    # file next to the log (the runner's logger keeps the real stdout).
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        runner.train()
-    if captured.getvalue():
-        with open(osp.join(runner.log_dir, 'stdout.txt'), 'w') as f:
-            f.write(captured.getvalue())
-    seconds = time.monotonic() - start
-    if not keeper.metrics:
-        raise RuntimeError(f'{name}: the validation at the end of training '
-                           f'returned no metrics (see {runner.log_dir})')
-    return dict(
-        metrics=keeper.metrics,
-        checkpoint=osp.join(work_dir, f'iter_{iters}.pth'),
-        config=osp.join(work_dir, osp.basename(config)),
-        log_dir=runner.log_dir,
-        iters=iters,
-        seconds=round(seconds, 1))
-
-
 def demo_data(configs, quick: bool) -> dict:
     """The generator arguments the configs expect (their ``demo_data``);
     fewer images with ``quick``."""
@@ -249,7 +162,8 @@ def _loader_options(data_root: str) -> dict:
     return options
 
 
-def run_detection(args, work_dir: str, data_dir: str, quick: bool) -> dict:
+def run_detection(args, work_dir: str, data_dir: str, quick: bool,
+                  processes: int) -> dict:
     det_root = osp.join(data_dir, 'demo_det')
     settings = demo_data([c for _, _, c in DET_MODELS], quick)
     state = prepare_dataset(
@@ -269,12 +183,24 @@ def run_detection(args, work_dir: str, data_dir: str, quick: bool) -> dict:
             'model.test_cfg.score_thr': 0.0,
             'model.test_cfg.nms_pre': 50
         })
+    jobs = [
+        TrainJob(name=label, config=osp.join(CONFIG_DIR, config),
+                 work_dir=osp.join(work_dir, key), seed=0, overrides=options,
+                 iters=QUICK['iters'] if quick else None)
+        for key, label, config in DET_MODELS
+    ]
+    print_log(f'training {" and ".join(j.name for j in jobs)} '
+              f'({processes} at a time)', logger=LOGGER)
     runs = {}
-    for key, label, config in DET_MODELS:
-        run = train_and_evaluate(
-            osp.join(CONFIG_DIR, config), osp.join(work_dir, key), options,
-            quick)
-        run['label'] = label
+    for (key, label, _), result in zip(
+            DET_MODELS, run_jobs(jobs, processes, on_done=_progress)):
+        if not result.metrics:
+            raise RuntimeError(f'{label}: the validation at the end of '
+                               f'training returned no metrics (see '
+                               f'{result.log})')
+        run = dict(label=label, metrics=result.metrics, config=result.config,
+                   checkpoint=result.checkpoint, log_dir=result.work_dir,
+                   iters=result.history[-1][0], seconds=result.seconds)
         # CocoMetric gives -1 for an area range without ground truth.
         run['ap'] = {
             short: round(100 * float(run['metrics'][f'coco/{k}']), 1)
@@ -291,105 +217,136 @@ def run_detection(args, work_dir: str, data_dir: str, quick: bool) -> dict:
         runs=runs)
 
 
-def score_proxies(seg_root: str, out_path: str, tau: float) -> dict:
-    """Coarse mask scores (AC, CD, SC; SAL Eq. 3-5) of every train proxy,
-    written as the score file the SAL config reads; the same machinery as
-    ``tools/score_masks.py`` without the scoring network."""
-    from mmattn.segmentation.mask_scoring import read_id_list, read_tags
-    from mmattn.segmentation.mask_scoring.scoring import (score_proxy_masks,
-                                                          summarize_scores)
-    from mmattn.segmentation.score_file import dump_mask_scores
-
-    ids = list(
-        read_id_list(
-            osp.join(seg_root, 'ImageSets', 'Segmentation', 'train.txt')))
-    start = time.monotonic()
-    results = score_proxy_masks(
-        ids, osp.join(seg_root, 'SegmentationClassProxy'),
-        osp.join(seg_root, 'SaliencyRef'),
-        read_tags(osp.join(seg_root, 'cls_labels.npy')),
-        img_dir=osp.join(seg_root, 'JPEGImages'),
-        gt_dir=osp.join(seg_root, 'SegmentationClass'),
-        show_progress=False)
-    scores = {
-        i: {k: r[k]
-            for k in ('AC', 'CD', 'SC', 'P', 'SF')}
-        for i, r in results.items()
-    }
-    os.makedirs(osp.dirname(out_path), exist_ok=True)
-    dump_mask_scores(
-        scores, out_path, overwrite=True,
-        proxy_dir=osp.join(seg_root, 'SegmentationClassProxy'),
-        meta=dict(tool='tools/demo.py', objectness='edge', scorer=None,
-                  note='coarse scores only (no scoring network)'))
-    summary = summarize_scores(results, tau)
-    # The generator recorded how good each proxy really is: the demo can
-    # show what the selection keeps.
-    with open(osp.join(seg_root, 'proxy_quality.json')) as f:
-        quality = json.load(f)
-    true_miou = np.array([quality[i]['miou'] for i in ids])
-    selected = np.array([results[i]['SC'] >= tau for i in ids])
-    return dict(
-        score_file=out_path,
-        num_train=len(ids),
-        tau=tau,
-        selected=int(selected.sum()),
-        proxy_miou_all=round(float(true_miou.mean()), 3),
-        proxy_miou_selected=round(float(true_miou[selected].mean()), 3)
-        if selected.any() else None,
-        sc_pearson_vs_true=round(
-            float(summary['correlation']['SC']['pearson']), 3)
-        if summary['correlation'] else None,
-        seconds=round(time.monotonic() - start, 1))
+def pipeline_command(seg_root: str, pipe_dir: str, seed: int,
+                     quick: bool) -> list:
+    """``tools/sal_pipeline.py`` as the demo runs it: the demo's SAL
+    config and scorer, tau on the val split (the paper's rule)."""
+    cmd = [
+        sys.executable, PIPELINE, seg_root, '--work-dir', pipe_dir,
+        '--sal-config', osp.join(CONFIG_DIR, 'salnet_r18_demo.py'),
+        '--scorer-config', osp.join(CONFIG_DIR, SCORER_CONFIG),
+        '--synthesis-options'
+    ] + list(DEMO_SYNTHESIS) + [
+        '--tau-rule', 'val-proxy', '--seed', str(seed), '--no-progress'
+    ]
+    if quick:
+        cmd += ['--scorer-cfg-options', 'train_cfg.max_epochs=1',
+                'train_cfg.val_interval=1', '--sal-cfg-options',
+                f'train_cfg.max_iters={QUICK["iters"]}',
+                f'train_cfg.val_interval={QUICK["iters"]}',
+                f'default_hooks.checkpoint.interval={QUICK["iters"]}',
+                f'default_hooks.logger.interval={QUICK["log_interval"]}']
+    return cmd
 
 
-def run_segmentation(args, work_dir: str, data_dir: str,
-                     quick: bool) -> dict:
+def _seg_job(name: str, config: str, work_dir: str, seed: int,
+             seg_root: str, quick: bool) -> TrainJob:
+    return TrainJob(name=name, config=config, work_dir=work_dir, seed=seed,
+                    overrides=_loader_options(seg_root),
+                    iters=QUICK['iters'] if quick else None)
+
+
+def _progress(result: JobResult) -> None:
+    if 'mIoU' in result.metrics:
+        metric = f'mIoU {float(result.metrics["mIoU"]):.1f}'
+    else:
+        metric = f'AP {100 * float(result.metrics["coco/bbox_mAP"]):.1f}'
+    print_log(f'  {result.name}: done in {result.seconds:.0f} s ({metric}; '
+              f'log {result.log})', logger=LOGGER)
+
+
+def run_segmentation(args, work_dir: str, data_dir: str, quick: bool,
+                     processes: int) -> dict:
+    """SAL-Net's pipeline (``tools/sal_pipeline.py``: coarse scores, the
+    scorer trained on these proxies, fine scores, tau, SAL retrained and
+    evaluated) against plain cross entropy on every proxy, over
+    :data:`SEG_SEEDS`. The pipeline trains SAL with the first seed; the
+    other seeds retrain its dumped config."""
     seg_root = osp.join(data_dir, 'demo_seg')
     settings = demo_data([c for _, _, c in SEG_MODELS], quick)
     state = prepare_dataset(
         make_seg_dataset, seg_root, seed=args.seed, **settings)
     with open(osp.join(seg_root, 'meta.json')) as f:
         meta = json.load(f)
-    sal_cfg = Config.fromfile(osp.join(CONFIG_DIR, 'salnet_r18_demo.py'))
-    tau = float(sal_cfg.model.decode_head.loss_decode.tau)
-    score_key = sal_cfg.model.decode_head.loss_decode.score_key
+    seeds = SEG_SEEDS[:2] if quick else SEG_SEEDS
+    pipe_dir = osp.join(work_dir, 'sal_pipeline')
+    cmd = pipeline_command(seg_root, pipe_dir, seeds[0], quick)
+    pipe_log = osp.join(work_dir, 'sal_pipeline.log')
+    ce_config = osp.join(CONFIG_DIR, SEG_MODELS[0][2])
+    ce_jobs = [
+        _seg_job(f'plain CE seed {s}', ce_config,
+                 osp.join(work_dir, 'plain_ce', f'seed{s}'), s, seg_root,
+                 quick) for s in seeds
+    ]
     print_log(
-        f'scoring {meta["num_train"]} proxy masks with the coarse scores '
-        '(AC, CD, SC; no scoring network, to fit the demo time)',
-        logger='current')
-    scoring = score_proxies(seg_root,
-                            osp.abspath(
-                                osp.join(work_dir, 'sal_scores',
-                                         'mask_scores.json')), tau)
-    scoring['score_key'] = score_key
-    print_log(
-        f'{scoring["selected"]}/{scoring["num_train"]} proxies have '
-        f'{score_key} >= {tau} (true proxy mIoU {scoring["proxy_miou_all"]}'
-        f' all, {scoring["proxy_miou_selected"]} selected)',
-        logger='current')
-    runs = {}
-    for key, label, config in SEG_MODELS:
-        options = _loader_options(seg_root)
-        if key == 'sal':
-            options['train_dataloader.dataset.score_file'] = scoring[
-                'score_file']
-        run = train_and_evaluate(
-            osp.join(CONFIG_DIR, config), osp.join(work_dir, key), options,
-            quick)
-        run['label'] = label
-        run['mIoU'] = round(float(run['metrics']['mIoU']), 1)
-        run['proxies_used'] = (scoring['selected']
-                               if key == 'sal' else scoring['num_train'])
-        runs[key] = run
+        f'SAL pipeline on {meta["num_train"]} proxies (scorer included; '
+        f'log {pipe_log}) beside plain CE, seeds {list(seeds)}',
+        logger=LOGGER)
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    start = time.monotonic()
+    with open(pipe_log, 'a') as log:
+        if processes > 1:
+            # The pipeline on one core, the plain-CE runs on the other.
+            pipeline = subprocess.Popen(cmd, stdout=log,
+                                        stderr=subprocess.STDOUT, env=env)
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            ce_runs = run_jobs(ce_jobs, 1, on_done=_progress)
+            torch.set_num_threads(threads)
+            code = pipeline.wait()
+        else:
+            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                  env=env).returncode
+            ce_runs = run_jobs(ce_jobs, 1, on_done=_progress)
+    if code != 0:
+        raise RuntimeError(f'tools/sal_pipeline.py failed (exit {code}); '
+                           f'see {pipe_log}')
+    with open(osp.join(pipe_dir, 'report', 'report.json')) as f:
+        report = json.load(f)
+    print_log(f'  SAL pipeline: done in {time.monotonic() - start:.0f} s '
+              f'(report {report["files"]["report"]})', logger=LOGGER)
+    sal_config = report['files']['sal_config']
+    sal_runs = [dict(seed=seeds[0], mIoU=report['evaluation']['mIoU'],
+                     config=sal_config,
+                     checkpoint=report['files']['sal_checkpoint'])]
+    more = [
+        TrainJob(name=f'SAL seed {s}', config=sal_config,
+                 work_dir=osp.join(work_dir, 'sal', f'seed{s}'), seed=s)
+        for s in seeds[1:]
+    ]
+    for result in run_jobs(more, processes, on_done=_progress):
+        sal_runs.append(dict(seed=result.seed,
+                             mIoU=float(result.metrics['mIoU']),
+                             config=result.config,
+                             checkpoint=result.checkpoint))
+    ce = [dict(seed=r.seed, mIoU=float(r.metrics['mIoU']), config=r.config,
+               checkpoint=r.checkpoint) for r in ce_runs]
+    gains = [s['mIoU'] - c['mIoU'] for s, c in zip(sal_runs, ce)]
+    selection = report['selection']
+    scorer = report['scorer'] or {}
     return dict(
         data=dict(root=seg_root, state=state, num_train=meta['num_train'],
                   num_val=meta['num_val'], img_size=meta['img_size'],
                   num_classes=meta['num_classes'],
                   proxy_miou=meta.get('proxy_miou')),
-        iters=runs['sal']['iters'],
-        scoring=scoring,
-        runs=runs)
+        iters=Config.fromfile(sal_config).train_cfg.max_iters,
+        seeds=list(seeds),
+        plain_ce=ce,
+        sal=sal_runs,
+        gain=dict(per_seed=gains, mean=statistics.fmean(gains),
+                  se=statistics.stdev(gains) / len(gains)**0.5
+                  if len(gains) > 1 else None),
+        selection=dict(
+            score_key=selection['score_key'], tau=selection['tau'],
+            rule=selection['rule_text'], kept=selection['kept'],
+            num_images=selection['num_images']),
+        scorer=dict(training_samples=scorer.get('training_samples'),
+                    checkpoint=scorer.get('checkpoint')),
+        pipeline=dict(work_dir=pipe_dir, report=report['files']['report'],
+                      histogram=report['files']['histogram'],
+                      examples=report['files']['examples'], log=pipe_log),
+        runs=dict(sal=dict(config=sal_runs[0]['config'],
+                           checkpoint=sal_runs[0]['checkpoint'])))
 
 
 # ------------------------------------------------------------- pictures --
@@ -429,7 +386,7 @@ def draw_attention(det: dict, seg: dict, out_dir: str) -> dict:
     pngs, pictures, failures = [], [], []
     for what, run, imgs, tags in jobs:
         print_log(f'drawing {what} of {len(imgs)} val images',
-                  logger='current')
+                  logger=LOGGER)
         try:
             model = init_attention_model(
                 run['config'], run['checkpoint'], device='cpu')
@@ -438,7 +395,7 @@ def draw_attention(det: dict, seg: dict, out_dir: str) -> dict:
             line = ' | '.join(
                 f'{type(err).__name__}: {err}'.strip().splitlines()[-3:])
             failures.append(f'{what}: {line}')
-            print_log(f'{what} failed: {line}', logger='current',
+            print_log(f'{what} failed: {line}', logger=LOGGER,
                       level=logging.WARNING)
             continue
         pngs += [picture.out_file for picture in drawn]
@@ -478,24 +435,33 @@ def det_table(det: dict) -> str:
 
 
 def seg_table(seg: dict) -> str:
-    data, scoring = seg['data'], seg['scoring']
-    rows = [[
-        run['label'], f'{run["proxies_used"]}/{scoring["num_train"]}',
-        f'{run["mIoU"]:.1f}', f'{run["seconds"]:.0f}'
-    ] for run in seg['runs'].values()]
+    data, sel = seg['data'], seg['selection']
+    rows = []
+    for (key, label, _), used in zip(
+            SEG_MODELS, (data['num_train'], sel['kept'])):
+        values = [r['mIoU'] for r in seg[key]]
+        rows.append([
+            label, f'{used}/{data["num_train"]}',
+            f'{statistics.fmean(values):.1f}',
+            ', '.join(f'{v:.1f}' for v in values)
+        ])
     title = (f'Segmentation: val mIoU (%) against ground truth on '
              f'{data["num_val"]} val images ({data["img_size"][0]} px, '
              f'{data["num_classes"]} classes + background; {seg["iters"]} '
-             'iterations from scratch, same schedule)')
-    note = (f'Proxies scored with the COARSE scores only (AC, CD, SC; no '
-            f'scoring network, to fit the demo time); selection: '
-            f'{scoring["score_key"]} >= {scoring["tau"]} kept '
-            f'{scoring["selected"]}/{scoring["num_train"]} (true proxy mIoU '
-            f'{scoring["proxy_miou_all"]} all -> '
-            f'{scoring["proxy_miou_selected"]} kept; Pearson of SC with it '
-            f'{scoring["sc_pearson_vs_true"]}).')
+             f'iterations from scratch, seeds {seg["seeds"]})')
+    gain = seg['gain']
+    spread = (f' +- {gain["se"]:.1f} (standard error over '
+              f'{len(gain["per_seed"])} paired seeds; per seed '
+              f'{", ".join(f"{g:+.1f}" for g in gain["per_seed"])})'
+              if gain['se'] is not None else ' (one seed: no spread)')
+    note = (f'SAL - plain CE: {gain["mean"]:+.1f}{spread}.\n'
+            f'Selection by tools/sal_pipeline.py: {sel["score_key"]} >= '
+            f'{sel["tau"]:.3f} ({sel["rule"]}) kept {sel["kept"]}/'
+            f'{sel["num_images"]}; SF from the scorer trained on '
+            f'{seg["scorer"]["training_samples"]} samples synthesised '
+            'from these proxies.')
     return title + '\n' + _table(
-        ['model', 'proxies used', 'mIoU', 'train s'], rows) + '\n' + note
+        ['model', 'proxies used', 'mIoU', 'per seed'], rows) + '\n' + note
 
 
 def free_cores() -> int:
@@ -526,8 +492,9 @@ def main(argv=None) -> int:
         # Keep the full demo's data: the quick one is generated elsewhere.
         data_dir = osp.join(data_dir, 'quick')
     os.makedirs(work_dir, exist_ok=True)
+    MMLogger.get_instance(LOGGER, log_level='INFO')
     print_log(f'mmattn {mmattn.__version__} demo ({mode}; {args.threads} '
-              f'torch threads) -> {work_dir}', logger='current')
+              f'torch threads) -> {work_dir}', logger=LOGGER)
 
     results = check_install()
     for result in results:
@@ -539,10 +506,12 @@ def main(argv=None) -> int:
         return 1
     print(f'\nmmattn install OK ({time.monotonic() - start:.0f} s)\n')
 
-    det = None if args.skip_det else run_detection(args, work_dir, data_dir,
-                                                   args.quick)
+    # Twins train side by side, one thread each, when two cores are free.
+    processes = 2 if args.threads >= 2 else 1
+    det = None if args.skip_det else run_detection(
+        args, work_dir, data_dir, args.quick, processes)
     seg = None if args.skip_seg else run_segmentation(
-        args, work_dir, data_dir, args.quick)
+        args, work_dir, data_dir, args.quick, processes)
     pictures = draw_attention(det, seg, osp.join(work_dir, 'attention')) \
         if (det or seg) else dict(pngs=[])
     elapsed = time.monotonic() - start
@@ -569,13 +538,20 @@ def main(argv=None) -> int:
     if seg:
         print('\n' + seg_table(seg))
     print('\nFiles')
-    for run in list((det or {}).get('runs', {}).values()) + list(
-            (seg or {}).get('runs', {}).values()):
+    for run in (det or {}).get('runs', {}).values():
         print(f'  {run["label"]}: config {run["config"]}')
         print(f'  {" " * len(run["label"])}  checkpoint {run["checkpoint"]}')
         print(f'  {" " * len(run["label"])}  log {run["log_dir"]}')
     if seg:
-        print(f'  mask scores: {seg["scoring"]["score_file"]}')
+        pipe = seg['pipeline']
+        print(f'  SAL pipeline: {pipe["work_dir"]} (report {pipe["report"]},'
+              f' log {pipe["log"]})')
+        print(f'    score histogram {pipe["histogram"]}')
+        print(f'    kept and dropped proxies {pipe["examples"]}')
+        for key, label, _ in SEG_MODELS:
+            for run in seg[key]:
+                print(f'  {label}, seed {run["seed"]}: config '
+                      f'{run["config"]}, checkpoint {run["checkpoint"]}')
     for png in pictures.get('pngs', []):
         print(f'  attention: {png}')
     for failure in pictures.get('failures', []):

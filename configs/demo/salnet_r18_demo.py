@@ -1,11 +1,13 @@
 # SAL-Net Table VI column P5 recipe (selection loss + attention loss), demo
 # size: ../sal/salnet_r18_tiny_synthetic.py at 96 px with half the backbone
 # width, on 2 generated classes, with a schedule that fits about 1.5 CPU
-# minutes (tools/demo.py, docs/demo.md). Selection uses the COARSE score SC
-# (Eq. 5) with the paper's tau for SC on VGG16 (0.55): the demo scores the
-# proxies without the scoring network to stay within its time. The score
-# file: tools/demo.py writes it (work_dirs/demo/sal_scores/mask_scores.json),
-# or tools/score_masks.py --out data/demo_seg/mask_scores.json.
+# minutes (tools/demo.py, docs/demo.md). Selection uses the fine score SF
+# (Eq. 7) of a scorer trained on these proxies: tools/sal_pipeline.py
+# writes the score file and sets score_file and tau (chosen on the val
+# split), as the demo runs it:
+#   python tools/sal_pipeline.py data/demo_seg --work-dir work_dirs/sal_demo \
+#       --sal-config configs/demo/salnet_r18_demo.py \
+#       --scorer-config configs/demo/mask-scorer_demo.py --tau-rule val-proxy
 _base_ = ['../sal/salnet_r18_tiny_synthetic.py']
 
 custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)
@@ -23,7 +25,7 @@ model = dict(
     backbone=dict(base_channels=32),
     decode_head=dict(
         in_channels=256,
-        loss_decode=dict(score_key='SC', tau=0.55)))
+        loss_decode=dict(score_key='SF', tau=0.5)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -45,7 +47,7 @@ train_dataloader = dict(
     persistent_workers=False,
     dataset=dict(
         data_root=data_root,
-        required_scores=('SC', ),
+        required_scores=('SF', ),
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8,

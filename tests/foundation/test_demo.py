@@ -65,53 +65,56 @@ def test_quick_demo_trains_evaluates_and_reports(tmp_path, run_tool):
         assert all(_number(c) is not None for c in cells[1:3])  # mAP, AP50
         assert all(_number(c) is not None or c == 'n/a' for c in cells[1:7])
     assert 'Segmentation: val mIoU' in out
-    assert 'COARSE scores only' in out
-    num_train = None
-    for label in ('plain CE, all proxies', 'SAL (selection on SC'):
-        cells = _table_rows(out, label)
-        used, total = (int(v) for v in cells[1].split('/'))
-        assert 0 <= used <= total
-        num_train = total
-        assert 0 <= _number(cells[2]) <= 100
-
-    # The metrics file holds what the tables show.
+    seg = None
     with open(work_dir / 'demo_metrics.json') as f:
         record = json.load(f)
     assert record['mode'] == 'quick'
+    seg = record['segmentation']
+    num_train = seg['data']['num_train']
+    for label, key, used in (
+            ('plain CE, all proxies', 'plain_ce', num_train),
+            ('SAL (pipeline: selection on SF', 'sal',
+             seg['selection']['kept'])):
+        cells = _table_rows(out, label)
+        assert cells[1] == f'{used}/{num_train}'
+        values = [run['mIoU'] for run in seg[key]]
+        assert [run['seed'] for run in seg[key]] == seg['seeds'] == [0, 1]
+        assert cells[3] == ', '.join(f'{v:.1f}' for v in values)
+        for run in seg[key]:
+            assert osp.isfile(run['checkpoint']) and osp.isfile(run['config'])
+    # The gain is shown with its spread over the paired seeds.
+    gains = [s['mIoU'] - c['mIoU'] for s, c in zip(seg['sal'], seg['plain_ce'])]
+    assert seg['gain']['per_seed'] == pytest.approx(gains)
+    assert 'SAL - plain CE: ' in out and 'standard error over 2' in out
+
+    # SAL read the pipeline's fine scores (SF from the scorer it trained on
+    # these proxies) with the pipeline's tau.
+    assert osp.isfile(seg['pipeline']['report'])
+    sal_cfg = Config.fromfile(seg['sal'][1]['config'])
+    head = sal_cfg.model.decode_head.loss_decode
+    assert head.score_key == 'SF' and head.tau == seg['selection']['tau']
+    scores = load_mask_scores(sal_cfg.train_dataloader.dataset.score_file)
+    assert len(scores) == num_train
+    assert all(0 <= s['SF'] <= 1 and s['P'] is not None
+               for s in scores.values())
+    assert seg['selection']['kept'] == sum(
+        s['SF'] >= seg['selection']['tau'] for s in scores.values())
+    assert seg['scorer']['training_samples'] > 0
+    for png in ('histogram', 'examples'):
+        assert cv2.imread(seg['pipeline'][png]) is not None
+
+    # The metrics file holds what the detection table shows.
     det_runs = record['detection']['runs']
-    seg_runs = record['segmentation']['runs']
     assert set(det_runs) == {'retinanet', 'harnet'}
-    assert set(seg_runs) == {'plain_ce', 'sal'}
     for key, label in (('retinanet', 'RetinaNet'), ('harnet', 'HAR-Net')):
         run = det_runs[key]
-        assert 0 <= run['ap']['mAP'] <= 100
         assert 'coco/bbox_mAP' in run['metrics']
         assert _table_rows(out, label)[1] == f'{run["ap"]["mAP"]:.1f}'
-    for run in seg_runs.values():
-        assert 0 <= run['mIoU'] <= 100
-        assert 'mIoU' in run['metrics']
-    assert seg_runs['plain_ce']['proxies_used'] == num_train
-    scoring = record['segmentation']['scoring']
-    assert seg_runs['sal']['proxies_used'] == scoring['selected']
-    assert record['detection']['data']['difficulty'] == 'easy'
-
-    # Checkpoints and re-runnable configs in one folder per model.
-    for key in ('retinanet', 'harnet', 'plain_ce', 'sal'):
-        run = {**det_runs, **seg_runs}[key]
+        # Checkpoints and re-runnable configs in one folder per model.
         assert osp.dirname(run['checkpoint']) == str(work_dir / key)
         assert osp.isfile(run['checkpoint'])
         assert osp.isfile(run['config'])
-        assert osp.isdir(run['log_dir'])
-    # The SAL run read the coarse score file the demo wrote.
-    scores = load_mask_scores(scoring['score_file'])
-    assert len(scores) == num_train
-    assert all(s['SF'] is None and 0 <= s['SC'] <= 1
-               for s in scores.values())
-    assert scoring['selected'] == sum(s['SC'] >= scoring['tau']
-                                      for s in scores.values())
-    sal_cfg = Config.fromfile(seg_runs['sal']['config'])
-    assert sal_cfg.train_dataloader.dataset.score_file == \
-        scoring['score_file']
+    assert record['detection']['data']['difficulty'] == 'easy'
 
     # The data went to --data-dir, not to the repository's data/.
     assert osp.isfile(data_dir / 'quick' / 'demo_det' / 'meta.json')
@@ -189,8 +192,8 @@ def test_demo_segmentation_configs_differ_only_in_head_and_dataset():
     tiny_plain = _config('sal', 'salnet_r18_tiny_synthetic_plain_ce.py')
     assert sal.model.backbone == plain.model.backbone
     assert sal.model.decode_head.type == 'SALHead'
-    assert sal.model.decode_head.loss_decode.score_key == 'SC'
-    assert sal.train_dataloader.dataset.required_scores == ('SC', )
+    assert sal.model.decode_head.loss_decode.score_key == 'SF'
+    assert sal.train_dataloader.dataset.required_scores == ('SF', )
     assert sal.model.decode_head.loss_attention is not None
     # The plain head is the tiny plain-CE head at the demo's width.
     head = plain.model.decode_head.to_dict()
