@@ -31,14 +31,14 @@ import os.path as osp
 import platform
 import statistics
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 from mmengine.config import Config
-from mmengine.hooks import Hook
-from mmengine.runner import Runner
 
 import mmattn  # noqa: F401  (registers the HAR-Net modules)
+from mmattn.experiment import (apply_overrides, load_config,
+                               shorten_schedule, train_config)
 from mmattn.synthetic import SYNTHETIC_DET_CLASSES, make_det_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -78,63 +78,34 @@ def parse_args():
     return p.parse_args()
 
 
-class _MetricCatcher(Hook):
-    """Keeps the metrics of the last validation run."""
-
-    priority = 'LOWEST'
-
-    def __init__(self) -> None:
-        self.metrics: Optional[Dict[str, float]] = None
-
-    def after_val_epoch(self, runner, metrics=None) -> None:
-        self.metrics = dict(metrics or {})
-
-
-def build_cfg(name: str, args, seed: int, data_root: str) -> Config:
-    """The twin config with the benchmark's data, schedule and seed."""
-    cfg = Config.fromfile(CONFIGS[name])
+def build_cfg(name: str, args, data_root: str) -> Config:
+    """The twin config with the benchmark's data and schedule."""
     scale = (args.img_size, args.img_size)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dl = cfg[loader]
-        dl.batch_size = args.batch_size
-        dl.num_workers = args.workers
-        dl.persistent_workers = args.workers > 0
-        dl.dataset.data_root = data_root
-        dl.dataset.metainfo = dict(classes=SYNTHETIC_DET_CLASSES)
-        for step in dl.dataset.pipeline:
-            if step['type'] == 'Resize':
-                step['scale'] = scale
     ann_val = osp.join(data_root, 'annotations', 'instances_val.json')
-    cfg.val_evaluator.ann_file = ann_val
-    cfg.test_evaluator.ann_file = ann_val
-    iters = args.iters
-    cfg.train_cfg.max_iters = iters
-    cfg.train_cfg.val_interval = iters
-    cfg.param_scheduler = [
-        dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-             end=max(1, min(100, iters // 2))),
-        dict(type='MultiStepLR', by_epoch=False, begin=0, end=iters,
-             milestones=[int(iters * 0.75), int(iters * 0.92)], gamma=0.1)
-    ]
-    # Only the metric is needed; each checkpoint would be about 90 MB.
-    cfg.default_hooks.checkpoint = None
-    cfg.default_hooks.logger.interval = max(1, min(50, iters // 6))
+    cfg = load_config(CONFIGS[name], {
+        'val_evaluator.ann_file': ann_val,
+        'test_evaluator.ann_file': ann_val
+    })
+    overrides = {}
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        overrides.update({
+            f'{loader}.batch_size': args.batch_size,
+            f'{loader}.num_workers': args.workers,
+            f'{loader}.persistent_workers': args.workers > 0,
+            f'{loader}.dataset.data_root': data_root,
+            f'{loader}.dataset.metainfo': dict(classes=SYNTHETIC_DET_CLASSES),
+        })
+        for index, step in enumerate(cfg[loader].dataset.pipeline):
+            if step['type'] == 'Resize':
+                overrides[f'{loader}.dataset.pipeline.{index}.scale'] = scale
     if name == 'HAR-Net' and args.deform_impl is not None:
-        cfg.model.neck.aligned_attention.deform_impl = args.deform_impl
-    cfg.randomness = dict(seed=seed)
-    cfg.work_dir = osp.join(args.work_dir, f'{name.lower()}_seed{seed}')
-    cfg.experiment_name = f'{name.lower()}_seed{seed}_{int(time.time())}'
+        overrides['model.neck.aligned_attention.deform_impl'] = \
+            args.deform_impl
+    apply_overrides(cfg, overrides)
+    shorten_schedule(cfg, args.iters,
+                     warmup=max(1, min(100, args.iters // 2)),
+                     milestones=(0.75, 0.92))
     return cfg
-
-
-def train_and_eval(cfg: Config) -> Dict[str, float]:
-    runner = Runner.from_cfg(cfg)
-    catcher = _MetricCatcher()
-    runner.register_hook(catcher)
-    runner.train()  # the loop validates after the last iteration
-    if catcher.metrics is None:
-        raise RuntimeError(f'no validation metrics in {cfg.work_dir}')
-    return catcher.metrics
 
 
 def summarise(values: List[float]) -> Dict[str, float]:
@@ -222,9 +193,11 @@ def main():
     for i, seed in enumerate(args.seeds):
         order = names if i % 2 == 0 else names[::-1]
         for name in order:
-            cfg = build_cfg(name, args, seed, data_root)
+            cfg = build_cfg(name, args, data_root)
             t0 = time.time()
-            metrics = train_and_eval(cfg)
+            metrics = train_config(
+                cfg, osp.join(args.work_dir, f'{name.lower()}_seed{seed}'),
+                seed).metrics
             # CocoMetric returns no keys when the model detects nothing
             # (an under-trained run): that is AP 0, not a crash.
             row = {label: float(metrics.get(key, 0.0))

@@ -43,10 +43,10 @@ import time
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 from mmseg.registry import MODELS
 
 import mmattn  # noqa: F401
+from mmattn.experiment import load_config, train_config
 from mmattn.segmentation.mask_scoring import (MaskScorer, SynthesisConfig,
                                               pearson_correlation,
                                               read_id_list, read_tags,
@@ -223,12 +223,14 @@ def main():
         n_extra = add_extra_training_samples(args, scoring_root)
     t_data = time.time() - t0
 
-    cfg = Config.fromfile(args.config)
-    cfg.work_dir = osp.join(args.work_dir, f'work_{args.target}')
-    if osp.isdir(cfg.work_dir):
-        shutil.rmtree(cfg.work_dir)  # a stale best_*.pth would be picked
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = scoring_root
+    work_dir = osp.join(args.work_dir, f'work_{args.target}')
+    if osp.isdir(work_dir):
+        shutil.rmtree(work_dir)  # a stale best_*.pth would be picked
+    cfg = load_config(args.config, {
+        f'{loader}.dataset.data_root': scoring_root
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader')
+    })
     if args.epochs is not None:
         cfg.train_cfg.max_epochs = args.epochs
         for sched in cfg.get('param_scheduler') or []:
@@ -236,12 +238,11 @@ def main():
                 if key in sched:
                     sched[key] = args.epochs
     epochs = cfg.train_cfg.max_epochs
-    cfg.randomness = dict(seed=args.seed)
     t1 = time.time()
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    runner = train_config(cfg, work_dir, args.seed,
+                          save_checkpoint=True).runner
     t_train = time.time() - t1
-    ckpt = best_checkpoint(cfg.work_dir)
+    ckpt = best_checkpoint(work_dir)
     # The scorer's own fit: P vs target AC on held-out synthesised samples,
     # with the checkpoint the benchmark uses.
     runner.load_checkpoint(ckpt)
