@@ -377,3 +377,54 @@ def test_runs_under_torchrun_with_two_processes(data_root, sal_config,
     assert osp.isfile(work / 'sal' / 'train' / 'iter_2.pth')
     metrics = json.loads((work / 'eval' / 'metrics.json').read_text())
     assert 0 <= metrics['mIoU'] <= 100
+
+
+def test_stop_after_tau_then_resume_runs_only_the_rest(data_root, sal_config,
+                                                      tmp_path, capsys):
+    """``--stop-after tau`` scores and selects without retraining (what
+    benchmarks/sal_selection_benchmark.py runs); the next run skips it all
+    and goes on."""
+    tool = load_tool()
+    work = tmp_path / 'work'
+    args = base_args(data_root, work, sal_config, '--score-key', 'SC')
+    assert tool.main(args + ['--stop-after', 'tau']) == 0
+    out = capsys.readouterr().out
+    assert 'stopped after tau (--stop-after)' in out
+    lines = stage_lines(out)
+    assert set(lines) == {'check', 'coarse_scores', 'scoring_set', 'scorer',
+                          'fine_scores', 'tau'}
+    assert (work / 'tau' / 'tau.json').is_file()
+    assert not (work / 'sal').exists()
+    assert tool.main(args) == 0
+    lines = stage_lines(capsys.readouterr().out)
+    assert lines['tau'][0].startswith('skipped, up to date')
+    assert lines['sal'][0].startswith('started')
+    assert (work / 'report' / 'report.md').is_file()
+
+
+def test_synthesis_options_reach_the_scorer_set_and_bad_ones_are_named(
+        data_root, sal_config, tmp_path, capsys):
+    tool = load_tool()
+    work = tmp_path / 'work'
+    assert tool.main(
+        base_args(data_root, work, sal_config, '--stop-after', 'scoring_set',
+                  '--synthesis-options', 'intermediate_ratio=2',
+                  'ops=[erode,dilate]', 'all_proxies=True')) == 0
+    summary = json.loads((work / 'scoring_set' / 'summary.json').read_text())
+    assert summary['config']['ops'] == ['erode', 'dilate']
+    assert summary['config']['intermediate_ratio'] == 2
+    assert summary['config']['all_proxies'] is True
+    # Every source proxy is a sample (its kind says which threshold it met).
+    real = sum(summary['kinds'].get(k, 0)
+               for k in ('positive', 'negative', 'proxy'))
+    assert real == summary['num_sources']
+    capsys.readouterr()
+    for option, message in (('colour=red', "unknown ['colour']"),
+                            ('intermediate_ratio=-1', 'must be >= 0'),
+                            ('val_fraction=0.5', "unknown ['val_fraction']")):
+        with pytest.raises(SystemExit) as exit_info:
+            tool.main(base_args(data_root, tmp_path / 'bad', sal_config,
+                                '--synthesis-options', option))
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / 'bad').exists()
