@@ -7,7 +7,8 @@ order. Only paths are replaced (``data/synthetic_seg`` by a temporary
 folder, the work dirs by temporary ones, ``configs/wsss/my_data.py`` by a
 temporary copy), the generated folder is 8 images of 48x48, and training
 gets command-line overrides for speed (2 iterations on 48x48 crops, two
-scales at test time). A renamed option, a changed output field or a step
+scales at test time); the proxies of step 3 come from that 2-iteration
+checkpoint. A renamed option, a changed output field or a step
 that stops working fails here.
 """
 import importlib.util
@@ -17,13 +18,15 @@ import shlex
 
 import numpy as np
 
-from mmattn.segmentation.mask_scoring import read_tags
+from mmattn.segmentation.mask_scoring import (read_id_list, read_label_map,
+                                              read_reference, read_tags)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DOC = osp.join(REPO_ROOT, 'docs', 'wsss_from_tags.md')
 TINY = osp.join(REPO_ROOT, 'configs', 'wsss', 'cam_r18_tiny_synthetic.py')
 ORDER = ('make-data', 'tags-csv', 'make-tags', 'train', 'test', 'cams-python',
-         'own-classes-tags', 'own-classes-config', 'own-classes-train')
+         'own-classes-tags', 'own-classes-config', 'own-classes-train',
+         'make-proxies')
 
 
 def _walkthrough_helpers():
@@ -141,3 +144,21 @@ def test_page_runs_in_order(tmp_path):
     # The val table lists the five classes, not VOC's 21.
     rows = re.findall(r'^\|\s*([a-z]+)\s*\|\s*[\d.na]+\s*\|', log, re.M)
     assert rows == ['background', 'aeroplane', 'bicycle', 'bird', 'boat']
+
+    # 3. Proxies from the CAMs of the step-2 classifier (VOC classes).
+    out = run_shell(
+        substitute(
+            blocks['make-proxies'], {
+                'work_dirs/cam_r18_tiny_synthetic': work,
+                'iter_300': 'iter_2',
+                'data/synthetic_seg': data
+            }) + ' --no-progress')
+    train_ids = read_id_list(
+        osp.join(data, 'ImageSets', 'Segmentation', 'train.txt'))
+    assert f'wrote {len(train_ids)} proxy mask(s)' in out
+    for image_id in train_ids:
+        proxy = read_label_map(osp.join(data, 'CAMProxy', image_id + '.png'))
+        classes = {0, 255} | {k + 1 for k in np.flatnonzero(truth[image_id])}
+        assert set(np.unique(proxy).tolist()) <= classes
+        ref = read_reference(osp.join(data, 'CAMRef', image_id + '.png'))
+        assert ref.shape == proxy.shape
