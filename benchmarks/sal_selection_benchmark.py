@@ -231,6 +231,9 @@ def parse_args(argv=None):
     train.add_argument('--threads', type=int, default=1)
     train.add_argument('--num-workers', type=int, default=0)
     args = p.parse_args(argv)
+    # Score files go into configs whose dataset joins relative paths to its
+    # data_root, so every path derived from the work dir must be absolute.
+    args.work_dir = osp.abspath(args.work_dir)
     if args.backbone_width < 32 or args.backbone_width % 32:
         p.error('--backbone-width must be a positive multiple of 32 (GN '
                 f'with 32 groups), got {args.backbone_width}')

@@ -113,6 +113,14 @@ def test_runs_share_size_schedule_and_data(bench, tmp_path):
         assert cfg.model.decode_head.in_channels == 8 * args.backbone_width
 
 
+def test_work_dir_is_absolute(bench, tmp_path, monkeypatch):
+    """A relative --work-dir once made the dataset look for the score file
+    under its data_root (data/work_dirs/...) and every SAL run crash."""
+    monkeypatch.chdir(tmp_path)
+    args = bench.parse_args(['--work-dir', 'bench'])
+    assert args.work_dir == str(tmp_path / 'bench')
+
+
 def test_work_dir_settings_are_fixed(bench, tmp_path):
     bench.check_settings(bench.parse_args(['--work-dir', str(tmp_path)]))
     # Seeds and variants may differ between invocations sharing the dir.
