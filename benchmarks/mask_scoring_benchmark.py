@@ -47,20 +47,20 @@ from mmseg.registry import MODELS
 
 import mmattn  # noqa: F401
 from mmattn.experiment import load_config, train_config
-from mmattn.segmentation.mask_scoring import (MaskScorer, SynthesisConfig,
+from mmattn.segmentation.mask_scoring import (TRUTHS, MaskScorer,
+                                              SynthesisConfig,
                                               pearson_correlation,
                                               read_id_list, read_tags,
                                               score_proxy_masks,
                                               spearman_correlation,
                                               summarize_scores,
                                               synthesize_scoring_set)
+from mmattn.segmentation.score_file import SCORE_FIELDS
 from mmattn.synthetic import make_seg_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CFG = osp.join(ROOT, 'configs', 'mask_scoring',
                        'mask-scorer-tiny_1xb8-30e_synthetic-48x48.py')
-TRUTHS = (('AC_gt', 'AC_gt class-agnostic (paper Fig. 9)'),
-          ('AC_gt_cls', 'AC_gt class-aware'))
 
 
 def parse_args():
@@ -274,7 +274,7 @@ def main():
     ids = list(results)
     col = {
         k: np.array([results[i][k] for i in ids], dtype=np.float64)
-        for k in ('AC', 'CD', 'SC', 'P', 'SF', 'AC_gt', 'AC_gt_cls')
+        for k in SCORE_FIELDS + tuple(TRUTHS)
     }
     col['oracle SF'] = col['AC_gt'] * col['CD']
     with open(osp.join(data_root, 'proxy_quality.json')) as f:
@@ -296,7 +296,7 @@ def main():
           f'{args.target!r}), {epochs} epochs, {t_train:.0f} s, checkpoint '
           f'{osp.basename(ckpt)}; evaluated on {len(val_ids)} held-out val '
           'images')
-    for key, label in TRUTHS:
+    for key, (_, label) in TRUTHS.items():
         print(f'truth {label}: mean {col[key].mean():.3f}, std '
               f'{col[key].std():.3f}')
     print(f'val proxies with class errors (AC_gt_cls < AC_gt): '
@@ -312,12 +312,12 @@ def main():
                         ('oracle SF', 'oracle SF = AC_gt x CD (ceiling)')):
         v = col[name]
         cells = []
-        for key, _ in TRUTHS:
+        for key in TRUTHS:
             cells += [pearson_correlation(v, col[key]),
                       spearman_correlation(v, col[key])]
         cells.append(pearson_correlation(v, miou))
         print(f'| {label} | ' + ' | '.join(f'{c:.3f}' for c in cells) + ' |')
-    for key, label in TRUTHS:
+    for key, (_, label) in TRUTHS.items():
         sf = pearson_correlation(col['SF'], col[key])
         sc = pearson_correlation(col['SC'], col[key])
         print(f'target vs {label}: SF {sf:.3f} >= 0.85: {sf >= 0.85}; '

@@ -52,7 +52,6 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 warnings.filterwarnings(
     'ignore', category=UserWarning, module=r'(mmengine|mmdet|mmseg|mmcv)\.')
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.logging import MMLogger, print_log  # noqa: E402
@@ -60,6 +59,7 @@ from mmengine.logging import MMLogger, print_log  # noqa: E402
 import mmattn  # noqa: E402
 from mmattn.experiment import (JobResult, TrainJob,  # noqa: E402
                                prepare_dataset, run_jobs)
+from mmattn.segmentation.tag_file import read_tags  # noqa: E402
 from mmattn.synthetic import make_det_dataset, make_seg_dataset  # noqa: E402
 from mmattn.utils.install_check import check_install  # noqa: E402
 
@@ -379,8 +379,7 @@ def draw_attention(det: dict, seg: dict, out_dir: str) -> dict:
                            'val.txt')) as f:
             ids = [line.strip() for line in f if line.strip()][:2]
         imgs = [osp.join(root, 'JPEGImages', f'{i}.jpg') for i in ids]
-        tags = np.load(
-            osp.join(root, 'cls_labels.npy'), allow_pickle=True).item()
+        tags = read_tags(osp.join(root, 'cls_labels.npy'))
         jobs.append(('SAL class attention', run, imgs,
                      [tags.get(i) for i in ids]))
     pngs, pictures, failures = [], [], []

@@ -170,8 +170,8 @@ def main(argv=None) -> int:
     def under_root(path: str) -> str:
         return osp.join(args.data_root, path)
 
-    from mmattn.segmentation.mask_scoring.mask_io import (read_id_list,
-                                                          read_tags)
+    from mmattn.segmentation.mask_scoring.mask_io import read_id_list
+    from mmattn.segmentation.tag_file import read_tags
     from mmattn.segmentation.wsss.proxies import (ProxyOutputError,
                                                   load_cam_classifier,
                                                   make_cam_proxies)

@@ -25,6 +25,7 @@ import sys
 from typing import Optional, Sequence
 
 import mmattn  # noqa: F401  (registers the scorer and its transforms)
+from mmattn.segmentation.mask_scoring import TRUTHS
 from mmattn.segmentation.mask_scoring.folder_scoring import (
     score_folder, score_output_paths)
 from mmattn.utils import CheckpointError
@@ -104,8 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     print(f'pass tau={args.tau}: SC {summary["pass_SC"]}/{n}' +
           (f', SF {summary["pass_SF"]}/{n}'
            if summary['pass_SF'] is not None else ''))
-    for key, truth in (('correlation', 'AC_gt, class-agnostic (Fig. 9)'),
-                       ('correlation_class_aware', 'AC_gt, class-aware')):
+    for key, truth in TRUTHS.values():
         for name, c in (summary.get(key) or {}).items():
             print(f'{name} vs true quality {truth}: Pearson '
                   f'{c["pearson"]:.4f}, Spearman {c["spearman"]:.4f}')

@@ -30,7 +30,6 @@ import os.path as osp
 import sys
 import warnings
 
-import numpy as np
 from mmengine.config import Config, DictAction
 
 
@@ -151,21 +150,13 @@ def load_weights(model, args):
 
 
 def load_tags(path: str, num_classes: int) -> dict:
-    """``cls_labels.npy``: image id -> ``(K,)`` 0/1 tags."""
+    """``cls_labels.npy``: image id -> ``(K,)`` 0/1 tags, ``K`` being the
+    model's number of foreground classes."""
+    from mmattn.segmentation.tag_file import read_tags
     try:
-        tags = np.load(path, allow_pickle=True).item()
-    except (ValueError, OSError) as err:
-        raise ToolError(f'{path}: not a cls_labels.npy dict of image tags '
-                        f'({err})') from err
-    if not isinstance(tags, dict):
-        raise ToolError(f'{path}: expected a dict image id -> tags, got '
-                        f'{type(tags).__name__}')
-    for img_id, tag in tags.items():
-        if np.asarray(tag).size != num_classes:
-            raise ToolError(
-                f'{path}: image {img_id} has {np.asarray(tag).size} tags, '
-                f'the model has {num_classes} foreground classes')
-    return tags
+        return read_tags(path, num_classes)
+    except (FileNotFoundError, ValueError) as err:
+        raise ToolError(str(err)) from err
 
 
 def tags_per_image(tags: dict, imgs, tags_path: str) -> list:

@@ -186,8 +186,8 @@ def test_runner_trains_the_scorer(synthesised, tmp_path):
     assert 0 <= metrics['mask_score/mae'] <= 1
 
 
-def test_cli_ratios_and_ops(seg_root, tmp_path):
-    from mmattn.segmentation.mask_scoring.synthesis import main
+def test_cli_ratios_and_ops(seg_root, tmp_path, load_tool):
+    main = load_tool('synthesize_scoring_set').main
     out = str(tmp_path / 'cli')
     summary = main([
         '--data-root', seg_root, '--split', 'train', '--out', out, '--ops',
@@ -202,3 +202,24 @@ def test_cli_ratios_and_ops(seg_root, tmp_path):
     for s in load_list(out) + load_list(out, 'val'):
         if s['kind'] == 'dilate':
             assert 0.3 < s['score_reference'] < 0.8
+
+
+def test_cli_errors_name_the_file(seg_root, tmp_path, run_tool):
+    """Bad input stops the tool with one line naming the file, no
+    traceback; an existing synthesis is never overwritten unasked."""
+    missing = str(tmp_path / 'no_such_root')
+    result = run_tool(['tools/synthesize_scoring_set.py', '--data-root',
+                       missing, '--out', str(tmp_path / 'o')], check=False)
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    assert result.stderr.startswith('error: ') and missing in result.stderr
+
+    out = tmp_path / 'twice'
+    args = ['tools/synthesize_scoring_set.py', '--data-root', seg_root,
+            '--out', str(out), '--paste-ratio', '0']
+    run_tool(args)
+    before = (out / 'train.json').read_bytes()
+    again = run_tool(args, check=False)
+    assert again.returncode == 1 and 'Traceback' not in again.stderr
+    assert str(out / 'train.json') in again.stderr
+    assert (out / 'train.json').read_bytes() == before

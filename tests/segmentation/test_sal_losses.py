@@ -11,7 +11,15 @@ import mmattn  # noqa: F401  (registers the modules)
 from mmattn.segmentation.losses import AttentionLoss, SelectionLoss
 from mmattn.segmentation.losses import selection_loss as selection_loss_module
 from mmseg.models.losses import CrossEntropyLoss
+from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
+
+
+@pytest.fixture(autouse=True)
+def _mmseg_scope():
+    # Registry builds follow the process-wide default scope, which an
+    # earlier test (an mmdet model) may have left on 'mmdet'.
+    init_default_scope('mmseg')
 
 LOG2 = math.log(2.0)
 

@@ -218,7 +218,7 @@ def test_walkthrough_page_matches_template_and_tools():
                        REPO_ROOT) == variables['SCORER_CONFIG']
 
 
-def test_walkthrough_end_to_end(synthetic_seg_root, tmp_path):
+def test_walkthrough_end_to_end(synthetic_seg_root, tmp_path, load_tool):
     blocks = doc_blocks()
     data_root = str(tmp_path / 'my_data')
     shutil.copytree(synthetic_seg_root, data_root)
@@ -286,8 +286,7 @@ def test_walkthrough_end_to_end(synthetic_seg_root, tmp_path):
     # Step 2: the scoring set (half the images held out, so that the
     # scorer's validation has targets to correlate with), the tiny scorer
     # for one epoch, fine scores with it.
-    from mmattn.segmentation.mask_scoring.synthesis import \
-        main as synthesize_main
+    synthesize_main = load_tool('synthesize_scoring_set').main
     argv = shlex.split(
         substitute(blocks['synthesize'], {
             **paths, '--val-fraction 0.1': '--val-fraction 0.5'

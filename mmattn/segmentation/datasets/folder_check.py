@@ -10,10 +10,11 @@ import numpy as np
 from PIL import Image
 
 from mmattn.segmentation.mask_scoring.mask_io import (read_id_list,
-                                                       read_image, read_tags)
+                                                       read_image)
 from mmattn.segmentation.score_file import (SCORE_FIELDS, MaskScoreFileError,
                                             load_mask_score_file,
                                             stale_proxy_masks)
+from mmattn.segmentation.tag_file import read_tags
 from .sample_check import label_mask_problems
 
 

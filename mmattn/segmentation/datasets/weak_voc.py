@@ -15,6 +15,7 @@ from mmattn.segmentation.score_file import (SCORE_FIELDS, MaskScoreFileError,
                                             StaleMaskScoresError,
                                             load_mask_score_file,
                                             stale_proxy_masks)
+from mmattn.segmentation.tag_file import read_tags
 from mmattn.utils.validation import check_bool, is_real
 from mmseg.datasets import PascalVOCDataset
 from mmseg.registry import DATASETS
@@ -161,16 +162,7 @@ class WeakVOCDataset(PascalVOCDataset):
     def _load_tags(self) -> Optional[Dict[str, np.ndarray]]:
         if self.tags_from_masks:
             return None
-        if not osp.isfile(self.tag_file):
-            raise FileNotFoundError(f'image tag file not found: '
-                                    f'{self.tag_file}')
-        loaded = np.load(self.tag_file, allow_pickle=True)
-        tags = loaded.item() if loaded.dtype == object else None
-        if not isinstance(tags, dict):
-            raise ValueError(
-                f'{self.tag_file}: expected an np.save of a dict image id -> '
-                f'(num_classes - 1,) tags (cls_labels.npy format)')
-        return tags
+        return read_tags(self.tag_file)
 
     def _tags_from_mask(self, seg_map_path: str) -> np.ndarray:
         mask = mmcv.imfrombytes(

@@ -11,12 +11,12 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 
+from mmattn.segmentation.score_file import SCORE_FIELDS
 from mmattn.utils.validation import check_choice, is_real
 
 ScoreInput = Union[Tensor, Sequence[Mapping[str, Optional[float]]],
                    Sequence[float], None]
 
-_SCORE_KEYS = ('AC', 'CD', 'SC', 'P', 'SF')
 _WEIGHTINGS = ('hard', 'soft', 'none')
 _NORMALIZERS = ('selected_pixels', 'weighted_pixels')
 
@@ -100,7 +100,7 @@ class SelectionLoss(nn.Module):
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_sel') -> None:
         super().__init__()
-        check_choice('score_key', score_key, _SCORE_KEYS)
+        check_choice('score_key', score_key, SCORE_FIELDS)
         if not is_real(tau) or not 0.0 <= float(tau) <= 1.0:
             raise ValueError(f'tau must be a number in [0, 1], got {tau!r}')
         check_choice('weighting', weighting, _WEIGHTINGS)

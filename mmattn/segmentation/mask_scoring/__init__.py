@@ -19,8 +19,9 @@ from .mask_scoring_net import (AvgMaxPool2d, MaskScoringNet,
                                MaskScoringResBlock)
 from .metrics import (MaskScoreMetric, pearson_correlation,
                       spearman_correlation)
-from .scoring import MaskScorer, score_proxy_masks, summarize_scores
-from .synthesis import SynthesisConfig, synthesize_scoring_set
+from .scoring import (TRUTHS, MaskScorer, score_proxy_masks,
+                      summarize_scores)
+from .synthesis import ScoringSample, SynthesisConfig, synthesize_scoring_set
 from .transforms import (LoadBinaryMask, PackMaskScoringInputs,
                          build_inference_inputs)
 
@@ -34,8 +35,10 @@ __all__ = [
     'read_label_map', 'read_reference', 'read_tags', 'MaskScoringNet',
     'MaskScoringResBlock', 'AvgMaxPool2d', 'MaskScoreMetric',
     'pearson_correlation',
-    'spearman_correlation', 'SynthesisConfig', 'synthesize_scoring_set',
-    'MaskScorer', 'score_proxy_masks', 'summarize_scores', 'LoadBinaryMask',
+    'spearman_correlation', 'ScoringSample', 'SynthesisConfig',
+    'synthesize_scoring_set',
+    'MaskScorer', 'TRUTHS', 'score_proxy_masks', 'summarize_scores',
+    'LoadBinaryMask',
     'PackMaskScoringInputs', 'build_inference_inputs', 'build_strict_scorer',
     'score_folder', 'score_output_paths'
 ]

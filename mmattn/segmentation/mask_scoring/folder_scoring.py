@@ -11,7 +11,7 @@ import os
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
-from mmattn.segmentation.score_file import dump_mask_scores
+from mmattn.segmentation.score_file import SCORE_FIELDS, dump_mask_scores
 from mmattn.utils import load_checkpoint_strict
 from .coarse_scores import PAPER_OBJECTNESS_WEIGHT
 from .mask_io import read_id_list, read_tags
@@ -190,7 +190,7 @@ def score_folder(proxy_dir: str,
         ignore_index=ignore_index, ref_threshold=ref_threshold,
         batch_size=batch_size, show_progress=show_progress)
     scores = {
-        i: {k: r[k] for k in ('AC', 'CD', 'SC', 'P', 'SF')}
+        i: {k: r[k] for k in SCORE_FIELDS}
         for i, r in results.items()
     }
     meta = dict(

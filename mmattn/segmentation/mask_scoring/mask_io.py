@@ -1,13 +1,17 @@
 # Copyright (c) mmattn contributors. All rights reserved.
 """Reading the inputs of mask scoring (images, proxy label maps, reference
-masks, ground truth, image tags) with errors that name the file."""
+masks, ground truth, image tags) with errors that name the file.
+
+``read_tags`` is :func:`mmattn.segmentation.tag_file.read_tags`, re-exported
+here beside the other readers."""
 import os.path as osp
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
 from PIL import Image
 
+from ..tag_file import read_tags  # noqa: F401 (re-exported)
 from .coarse_scores import check_label_map
 
 __all__ = [
@@ -86,22 +90,6 @@ def read_reference(path: str, threshold: int = 128) -> np.ndarray:
     """
     ref = _read_single_channel(path, 'reference mask')
     return ref >= threshold
-
-
-def read_tags(path: str) -> Dict[str, np.ndarray]:
-    """``cls_labels.npy``: image id -> 0/1 float vector over the foreground
-    classes."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'image tag file not found: {path}')
-    try:
-        tags = np.load(path, allow_pickle=True).item()
-    except Exception as e:  # numpy raises many kinds for a bad file
-        raise ValueError(f'{path}: not a cls_labels.npy dict of image id -> '
-                         f'tag vector ({e})') from e
-    if not isinstance(tags, dict):
-        raise ValueError(f'{path}: expected a dict of image id -> tag '
-                         f'vector, got {type(tags).__name__}')
-    return {str(k): np.asarray(v, dtype=np.float64) for k, v in tags.items()}
 
 
 def read_id_list(path: str) -> Tuple[str, ...]:

@@ -23,6 +23,7 @@ from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
+from mmattn.segmentation.score_file import SCORE_FIELDS
 from .coarse_scores import (PAPER_OBJECTNESS_WEIGHT, accuracy_score,
                             binary_foreground, class_aware_accuracy_score,
                             coarse_scores, fine_score)
@@ -213,11 +214,10 @@ def summarize_scores(results: Dict[str, dict],
         ``None``).
     """
     ids = list(results)
-    fields = ['AC', 'CD', 'SC', 'P', 'SF']
     values = {
         f: np.array([results[i][f] for i in ids if results[i][f] is not None],
                     dtype=np.float64)
-        for f in fields
+        for f in SCORE_FIELDS
     }
     has_fine = len(values['SF']) == len(ids) and len(ids) > 0
     summary = dict(

@@ -27,12 +27,12 @@ recorded when ground truth is given.
 Everything is deterministic for a given ``seed`` and input order (inputs
 are sorted by id).
 """
-import argparse
 import json
 import os
 import os.path as osp
 import shutil
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import asdict, dataclass
+from typing import List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
@@ -41,10 +41,10 @@ from scipy import ndimage
 
 from .coarse_scores import (PAPER_OBJECTNESS_WEIGHT, accuracy_score,
                             binary_foreground)
-from .mask_io import load_scoring_inputs, read_id_list
+from .mask_io import load_scoring_inputs
 
-__all__ = ['SynthesisConfig', 'synthesize_scoring_set', 'erode_mask',
-           'erase_mask', 'paste_object']
+__all__ = ['SynthesisConfig', 'ScoringSample', 'synthesize_scoring_set',
+           'erode_mask', 'dilate_mask', 'erase_mask', 'paste_object']
 
 _OPS = ('erode', 'erase', 'dilate')
 
@@ -186,6 +186,51 @@ def paste_object(host_img: np.ndarray, host_masks: Sequence[np.ndarray],
     return image, masks, pasted
 
 
+@dataclass
+class ScoringSample:
+    """One synthesised training pair of the mask scorer: an entry of
+    ``train.json``/``val.json`` (``MaskScoringDataset``'s ``data_list``).
+
+    Attributes:
+        sample_id (str): Unique id; also the mask's file name.
+        img_path (str): Image, relative to the synthesis folder.
+        mask_path (str): Binary mask (0/255 PNG), relative to the folder.
+        gt_score (float): The regression target (Eq. 6): ``score_reference``
+            or ``score_gt``, as ``SynthesisConfig.target`` says.
+        kind (str): ``positive``, ``negative``, ``proxy``, a degradation
+            (``erode``, ``erase``, ``dilate``) or ``paste``.
+        score_reference (float): AC of the mask against the reference.
+        score_gt (float, optional): AC against the ground truth, when given.
+        source_ids (list[str]): The input image(s) it was made from; the
+            first decides its split.
+    """
+    sample_id: str
+    img_path: str
+    mask_path: str
+    gt_score: float
+    kind: str
+    score_reference: float
+    score_gt: Optional[float]
+    source_ids: List[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _SourceData:
+    """The arrays of one input image: BGR ``image`` ``(H, W, 3)``, the
+    proxy's binary foreground ``mask``, the binary ``reference``, and with
+    ground truth its binary foreground ``gt_mask`` and ``gt_valid`` (not
+    ignore); all ``(H, W)``."""
+    image: np.ndarray
+    img_path: str
+    mask: np.ndarray
+    reference: np.ndarray
+    gt_mask: Optional[np.ndarray] = None
+    gt_valid: Optional[np.ndarray] = None
+
+
 class _Source:
     """One input image, loaded on demand (the whole set never sits in
     memory at once)."""
@@ -197,16 +242,19 @@ class _Source:
         self.ac_reference = None
         self.ac_gt = None
 
-    def load(self) -> dict:
+    def load(self) -> _SourceData:
         data = load_scoring_inputs(self.image_id, self.dirs['proxy'],
                                    self.dirs['ref'], self.dirs['img'],
                                    self.dirs.get('gt'), **self.kwargs)
         ignore = self.kwargs.get('ignore_index', 255)
-        data['mask'] = binary_foreground(data['proxy'], ignore)
+        out = _SourceData(
+            image=data['image'], img_path=data['img_path'],
+            mask=binary_foreground(data['proxy'], ignore),
+            reference=data['reference'])
         if data['gt'] is not None:
-            data['gt_mask'] = binary_foreground(data['gt'], ignore)
-            data['gt_valid'] = data['gt'] != ignore
-        return data
+            out.gt_mask = binary_foreground(data['gt'], ignore)
+            out.gt_valid = data['gt'] != ignore
+        return out
 
 
 class _Writer:
@@ -215,7 +263,7 @@ class _Writer:
     def __init__(self, out_dir: str, cfg: SynthesisConfig) -> None:
         self.out_dir = out_dir
         self.cfg = cfg
-        self.samples: List[dict] = []
+        self.samples: List[ScoringSample] = []
         os.makedirs(osp.join(out_dir, 'masks'), exist_ok=True)
         os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
 
@@ -239,11 +287,12 @@ class _Writer:
         target = score_reference if self.cfg.target == 'reference' \
             else score_gt
         self.samples.append(
-            dict(sample_id=sample_id, img_path=img_rel, mask_path=mask_rel,
-                 gt_score=float(target), kind=kind,
-                 score_reference=float(score_reference),
-                 score_gt=None if score_gt is None else float(score_gt),
-                 source_ids=list(source_ids)))
+            ScoringSample(
+                sample_id=sample_id, img_path=img_rel, mask_path=mask_rel,
+                gt_score=float(target), kind=kind,
+                score_reference=float(score_reference),
+                score_gt=None if score_gt is None else float(score_gt),
+                source_ids=list(source_ids)))
 
 
 def _scores(cfg: SynthesisConfig, mask, reference, image, gt_mask, gt_valid):
@@ -255,12 +304,12 @@ def _scores(cfg: SynthesisConfig, mask, reference, image, gt_mask, gt_valid):
     return ac_ref, ac_gt
 
 
-def _degrade(cfg: SynthesisConfig, rng: np.random.Generator, data: dict,
-             op: str, level: float):
-    """Degrade ``data['mask']`` step by step until its reference AC drops to
+def _degrade(cfg: SynthesisConfig, rng: np.random.Generator,
+             data: _SourceData, op: str, level: float):
+    """Degrade ``data.mask`` step by step until its reference AC drops to
     ``level`` (dilation: until it drops at all below ``level``); return the
     first mask strictly inside the intermediate range, or ``None``."""
-    mask = data['mask']
+    mask = data.mask
     ys, xs = np.nonzero(mask)
     center = (int(ys[rng.integers(len(ys))]), int(xs[rng.integers(len(xs))]))
     new = mask
@@ -275,8 +324,7 @@ def _degrade(cfg: SynthesisConfig, rng: np.random.Generator, data: dict,
             new = erase_mask(mask, center, 2 * step)
         if not new.any() or (op == 'dilate' and new.all()):
             return None
-        ac = float(accuracy_score(new, data['reference'], data['image'],
-                                  cfg.b))
+        ac = float(accuracy_score(new, data.reference, data.image, cfg.b))
         if ac <= level:
             if cfg.negative_thr < ac < cfg.positive_thr:
                 return new
@@ -378,9 +426,9 @@ def synthesize_scoring_set(out_dir: str,
     bar = ProgressBar(len(sources)) if show_progress else None
     for src in sources:
         data = src.load()
-        src.ac_reference, src.ac_gt = _scores(
-            cfg, data['mask'], data['reference'], data['image'],
-            data.get('gt_mask'), data.get('gt_valid'))
+        src.ac_reference, src.ac_gt = _scores(cfg, data.mask, data.reference,
+                                              data.image, data.gt_mask,
+                                              data.gt_valid)
         if bar:
             bar.update()
     positives = [s for s in sources if s.ac_reference >= cfg.positive_thr]
@@ -398,8 +446,8 @@ def synthesize_scoring_set(out_dir: str,
             else 'negative' if src.ac_reference <= cfg.negative_thr \
             else 'proxy'
         data = src.load()
-        writer.add(f'{src.image_id}_{kind}', kind, data['mask'],
-                   data['img_path'], None, src.ac_reference, src.ac_gt,
+        writer.add(f'{src.image_id}_{kind}', kind, data.mask,
+                   data.img_path, None, src.ac_reference, src.ac_gt,
                    [src.image_id])
 
     # Pass 2: fill (negative_thr, positive_thr) by degrading good masks.
@@ -410,16 +458,16 @@ def synthesize_scoring_set(out_dir: str,
             break
         src = positives[k % len(positives)]
         data = src.load()
-        if not data['mask'].any():
+        if not data.mask.any():
             continue
         op = cfg.ops[int(rng.integers(len(cfg.ops)))]
         level = float(rng.uniform(cfg.negative_thr, cfg.positive_thr))
         new = _degrade(cfg, rng, data, op, level)
         if new is None:
             continue
-        ac_ref, ac_gt = _scores(cfg, new, data['reference'], data['image'],
-                                data.get('gt_mask'), data.get('gt_valid'))
-        writer.add(f'{src.image_id}_{op}_{made}', op, new, data['img_path'],
+        ac_ref, ac_gt = _scores(cfg, new, data.reference, data.image,
+                                data.gt_mask, data.gt_valid)
+        writer.add(f'{src.image_id}_{op}_{made}', op, new, data.img_path,
                    None, ac_ref, ac_gt, [src.image_id])
         made += 1
 
@@ -436,22 +484,22 @@ def synthesize_scoring_set(out_dir: str,
                 (host.image_id in val_ids) != (src.image_id in val_ids):
             continue
         s, h = src.load(), host.load()
-        if not s['mask'].any():
+        if not s.mask.any():
             continue
-        ys, xs = np.nonzero(s['mask'])
+        ys, xs = np.nonzero(s.mask)
         box = (ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
-        if box[0] > h['image'].shape[0] or box[1] > h['image'].shape[1]:
+        if box[0] > h.image.shape[0] or box[1] > h.image.shape[1]:
             continue
-        offset = _paste_offset(rng, h['image'].shape[:2], box,
-                               h['mask'] | h['reference'])
-        has_gt = h.get('gt_mask') is not None
-        host_masks = [h['mask'], h['reference']]
-        src_masks = [s['mask'], s['reference']]
+        offset = _paste_offset(rng, h.image.shape[:2], box,
+                               h.mask | h.reference)
+        has_gt = h.gt_mask is not None
+        host_masks = [h.mask, h.reference]
+        src_masks = [s.mask, s.reference]
         if has_gt:
-            host_masks += [h['gt_mask'], h['gt_valid']]
-            src_masks += [s['gt_mask'], s['gt_valid']]
-        image, masks, _ = paste_object(h['image'], host_masks, s['image'],
-                                       src_masks, s['mask'], offset)
+            host_masks += [h.gt_mask, h.gt_valid]
+            src_masks += [s.gt_mask, s.gt_valid]
+        image, masks, _ = paste_object(h.image, host_masks, s.image,
+                                       src_masks, s.mask, offset)
         ac_ref, ac_gt = _scores(cfg, masks[0], masks[1], image,
                                 masks[2] if has_gt else None,
                                 masks[3] if has_gt else None)
@@ -461,9 +509,9 @@ def synthesize_scoring_set(out_dir: str,
         pasted += 1
 
     train = [
-        s for s in writer.samples if s['source_ids'][0] not in val_ids
+        s.to_dict() for s in writer.samples if s.source_ids[0] not in val_ids
     ]
-    val = [s for s in writer.samples if s['source_ids'][0] in val_ids]
+    val = [s.to_dict() for s in writer.samples if s.source_ids[0] in val_ids]
     metainfo = dict(task='mask_scoring', target=cfg.target, seed=seed,
                     config=cfg.to_dict())
     for name, items in (('train', train), ('val', val)):
@@ -471,7 +519,7 @@ def synthesize_scoring_set(out_dir: str,
             json.dump(dict(metainfo=metainfo, data_list=items), f, indent=1)
     kinds = {}
     for s in writer.samples:
-        kinds[s['kind']] = kinds.get(s['kind'], 0) + 1
+        kinds[s.kind] = kinds.get(s.kind, 0) + 1
     summary = dict(
         num_sources=len(sources), num_positive_sources=len(positives),
         num_negative_sources=len(negatives),
@@ -485,65 +533,3 @@ def synthesize_scoring_set(out_dir: str,
     with open(osp.join(out_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     return summary
-
-
-def _voc_dirs(data_root: str, args) -> dict:
-    return dict(
-        proxy_dir=osp.join(data_root, args.proxy_subdir),
-        ref_dir=osp.join(data_root, args.ref_subdir),
-        img_dir=osp.join(data_root, args.img_subdir),
-        gt_dir=osp.join(data_root, args.gt_subdir)
-        if args.with_gt or args.target == 'gt' else None)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> Dict:
-    parser = argparse.ArgumentParser(
-        description='Synthesise the mask-scoring training set (SAL Sec. '
-        'III-B.2) from a VOC-style folder with proxy and reference masks.')
-    parser.add_argument('--data-root', required=True)
-    parser.add_argument('--out', required=True, help='output folder')
-    parser.add_argument('--split', default='train',
-                        help='ImageSets/Segmentation/<split>.txt ids')
-    parser.add_argument('--proxy-subdir', default='SegmentationClassProxy')
-    parser.add_argument('--ref-subdir', default='SaliencyRef')
-    parser.add_argument('--img-subdir', default='JPEGImages')
-    parser.add_argument('--gt-subdir', default='SegmentationClass')
-    parser.add_argument('--with-gt', action='store_true',
-                        help='record AC against ground truth as well')
-    parser.add_argument('--target', choices=('reference', 'gt'),
-                        default='reference')
-    parser.add_argument('--ops', nargs='+', default=['erode', 'erase'],
-                        help="degradations; the paper's are erode erase, "
-                        'dilate is our opt-in extension')
-    parser.add_argument('--intermediate-ratio', type=float, default=0.75,
-                        help='intermediate samples per positive (paper: '
-                        '0.75)')
-    parser.add_argument('--paste-ratio', type=float, default=0.5,
-                        help='cut-paste samples per positive (paper: 0.5)')
-    parser.add_argument('--val-fraction', type=float, default=0.0)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--overwrite', action='store_true')
-    args = parser.parse_args(argv)
-    ids = read_id_list(
-        osp.join(args.data_root, 'ImageSets', 'Segmentation',
-                 f'{args.split}.txt'))
-    cfg = SynthesisConfig(ops=args.ops, target=args.target,
-                          intermediate_ratio=args.intermediate_ratio,
-                          paste_ratio=args.paste_ratio,
-                          val_fraction=args.val_fraction)
-    summary = synthesize_scoring_set(
-        args.out, image_ids=ids, cfg=cfg, seed=args.seed,
-        overwrite=args.overwrite, **_voc_dirs(args.data_root, args))
-    print(json.dumps({k: v for k, v in summary.items()
-                      if k != 'source_scores'}, indent=1))
-    return summary
-
-
-if __name__ == '__main__':
-    import sys
-    try:
-        main()
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
-        # The message names the offending file; a traceback adds nothing.
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(1)

@@ -40,10 +40,10 @@ from mmengine.config import Config, DictAction
 
 from mmattn.segmentation.mask_scoring.folder_scoring import (
     build_strict_scorer, score_folder)
-from mmattn.segmentation.mask_scoring.mask_io import read_tags
 from mmattn.segmentation.mask_scoring.synthesis import (
     SynthesisConfig, synthesize_scoring_set)
 from mmattn.segmentation.score_file import load_mask_scores
+from mmattn.segmentation.tag_file import read_tags
 from .inputs import (WEAK_DATASETS, PipelineInputError, check_inputs,
                      input_fingerprints, resolve_inputs)
 from .report import (markdown_report, pick_examples, plot_examples,
