@@ -441,6 +441,12 @@ def run_overrides(cfg, args, data_root: str, variant: dict,
             'train_dataloader.dataset.score_file': sel['score_file'],
             'train_dataloader.dataset.required_scores': (sel['key'], ),
         })
+        if variant['masks'] != 'proxy':
+            # clean-selected trains on ground truth with the scores of the
+            # proxies on purpose (what the selection keeps, perfectly
+            # labelled): the dataset's check that the scores describe the
+            # masks it loads would stop it.
+            options['train_dataloader.dataset.on_stale_scores'] = 'warn'
     if backbone:
         options['model.backbone.init_cfg'] = dict(
             type='Pretrained', checkpoint=backbone)

@@ -83,6 +83,10 @@ def test_variants_train_what_they_say(bench, tmp_path):
     assert masks == 'SegmentationClass'
     assert ds.score_file == sel['SF']['score_file']
     assert head.loss_decode.tau == sel['SF']['tau']
+    # Scores of the proxies on ground-truth masks: stale by design.
+    assert ds.on_stale_scores == 'warn'
+    for name in ('P3', 'P4', 'P5'):
+        assert build(name)[2].get('on_stale_scores', 'error') == 'error'
 
     head, _, _ = build('P5-oracle-no-eq11')
     assert head.cls_branch is not None and head.attention_guided is False
