@@ -11,7 +11,8 @@ import torch
 PUBLIC_MODULES: Dict[Tuple[str, str], Tuple[str, ...]] = {
     ('mmengine', 'MODELS'): ('SpatialAttention', 'CrossLevelGroupNorm',
                              'CrossLevelSE', 'AlignedAttention', 'GDN'),
-    ('mmdet', 'MODELS'): ('AlignedFPN', 'HARRetinaHead'),
+    ('mmdet', 'MODELS'): ('AlignedFPN', 'HARRetinaHead', 'HARATSSHead',
+                          'HARGFLHead', 'HARFCOSHead'),
     ('mmengine', 'HOOKS'): ('AttentionVisualizationHook', ),
     ('mmengine', 'MODEL_WRAPPERS'): ('CPUDistributedDataParallel', ),
     ('mmdet', 'HOOKS'): ('StagedAttentionHook', ),

@@ -22,7 +22,10 @@ EXPECTED_REGISTRATIONS = {
         'SpatialAttention', 'CrossLevelGroupNorm', 'CrossLevelSE',
         'AlignedAttention', 'GDN'
     ],
-    ('mmdet', 'MODELS'): ['AlignedFPN', 'HARRetinaHead'],
+    ('mmdet', 'MODELS'): [
+        'AlignedFPN', 'HARRetinaHead', 'HARATSSHead', 'HARGFLHead',
+        'HARFCOSHead'
+    ],
     ('mmengine', 'HOOKS'): ['AttentionVisualizationHook'],
     ('mmengine', 'MODEL_WRAPPERS'): ['CPUDistributedDataParallel'],
     ('mmdet', 'HOOKS'): ['StagedAttentionHook'],
