@@ -41,7 +41,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import DefaultScope
 from torch import Tensor, nn
 
-from mmattn.detection.dense_heads.har_retina_head import HARRetinaHead
+from mmattn.detection.dense_heads.hybrid_attention import \
+    HybridAttentionMixin
 from mmattn.segmentation.decode_heads.sal_head import SALHead
 from mmattn.utils.validation import check_choice, check_positive_int
 
@@ -107,8 +108,9 @@ def attention_kind(model: nn.Module) -> str:
             DDP are looked through).
 
     Returns:
-        str: ``'spatial'`` for a ``bbox_head`` that is a
-        :class:`HARRetinaHead` with spatial attention, ``'class'`` for a
+        str: ``'spatial'`` for a ``bbox_head`` with HAR-Net's hybrid
+        attention (:class:`HybridAttentionMixin`: ``HARRetinaHead``,
+        ``HARATSSHead``, ``HARGFLHead``, ``HARFCOSHead``) and spatial attention, ``'class'`` for a
         ``decode_head`` that is a :class:`SALHead` with a classification
         branch.
 
@@ -118,13 +120,14 @@ def attention_kind(model: nn.Module) -> str:
     model = _unwrap(model)
     bbox_head = getattr(model, 'bbox_head', None)
     decode_head = getattr(model, 'decode_head', None)
-    if isinstance(bbox_head, HARRetinaHead):
+    if isinstance(bbox_head, HybridAttentionMixin):
         if bbox_head.spatial_attention is not None:
             return SPATIAL
         raise NoAttentionError(
-            'the HARRetinaHead of this model has spatial_attention=None (a '
-            'RetinaNet twin or an ablation without spatial attention): it '
-            'has no spatial attention mask to show')
+            f'the {type(bbox_head).__name__} of this model has '
+            'spatial_attention=None (a twin of its mmdet parent or an '
+            'ablation without spatial attention): it has no spatial '
+            'attention mask to show')
     if isinstance(decode_head, SALHead):
         if decode_head.cls_branch is not None:
             return CLASS
@@ -139,7 +142,8 @@ def attention_kind(model: nn.Module) -> str:
     }
     raise NoAttentionError(
         f'{type(model).__name__} has no attention to show: it needs a '
-        'bbox_head that is a HARRetinaHead with spatial attention (HAR-Net) '
+        'bbox_head with spatial attention (HAR-Net: HARRetinaHead, '
+        'HARATSSHead, HARGFLHead or HARFCOSHead) '
         'or a decode_head that is a SALHead with a classification branch '
         f'(SAL-Net), got {heads or "neither head"}')
 
@@ -253,8 +257,8 @@ def capture_spatial_attention(model: nn.Module,
     the one (level-shared) module once per level, in level order.
 
     Args:
-        model (nn.Module): Detector whose ``bbox_head`` is a
-            :class:`HARRetinaHead` with spatial attention.
+        model (nn.Module): Detector whose ``bbox_head`` has HAR-Net's
+            hybrid attention with spatial attention.
         inputs (Tensor): Preprocessed batch ``(N, 3, H_in, W_in)``.
 
     Returns:

@@ -276,7 +276,8 @@ def render_spatial_attention(
 
     Args:
         model (nn.Module): Detector whose ``bbox_head`` is a
-            ``HARRetinaHead`` with spatial attention, in eval mode.
+            hybrid-attention head (``HARRetinaHead``, ``HARATSSHead``, ...)
+            with spatial attention, in eval mode.
         imgs (str | Sequence[str] | dict): Image files (each through the
             config's test pipeline), or a batch ``dict(inputs,
             data_samples)`` from the model's data preprocessor whose

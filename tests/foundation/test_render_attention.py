@@ -174,3 +174,56 @@ def test_init_attention_model_loads_strictly(har, sal, tmp_path,
     # no attention: refused before the checkpoint is read
     with pytest.raises(NoAttentionError, match='spatial_attention=None'):
         init_attention_model(RETINA_CONFIG, str(tmp_path / 'missing.pth'))
+
+
+def test_spatial_pictures_of_an_atss_detector(synthetic_det_root, tmp_path):
+    """Any head built on HybridAttentionMixin is drawn: the tiny HAR-Net with
+    its head swapped for HARATSSHead (same attention settings)."""
+    from mmdet.apis import init_detector
+    cfg = Config.fromfile(HAR_CONFIG)
+    har_head = cfg.model.bbox_head
+    cfg.model.bbox_head = dict(
+        type='HARATSSHead',
+        num_classes=har_head.num_classes,
+        in_channels=har_head.in_channels,
+        feat_channels=har_head.feat_channels,
+        stacked_convs=har_head.stacked_convs,
+        norm_cfg=har_head.norm_cfg,
+        spatial_attention=har_head.spatial_attention,
+        channel_attention=har_head.channel_attention,
+        cross_level_norm=har_head.cross_level_norm,
+        extra_conv=har_head.extra_conv,
+        anchor_generator=dict(
+            type='AnchorGenerator', ratios=[1.0], octave_base_scale=8,
+            scales_per_octave=1, strides=[8, 16, 32, 64, 128]),
+        bbox_coder=dict(
+            type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
+            target_stds=[0.1, 0.1, 0.2, 0.2]),
+        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0,
+                      alpha=0.25, loss_weight=1.0),
+        loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
+        loss_centerness=dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0))
+    cfg.model.train_cfg = dict(
+        assigner=dict(type='ATSSAssigner', topk=9), allowed_border=-1,
+        pos_weight=-1, debug=False)
+    cfg.model.test_cfg = dict(
+        nms_pre=100, min_bbox_size=0, score_thr=0.05,
+        nms=dict(type='nms', iou_threshold=0.6), max_per_img=20)
+    torch.manual_seed(0)
+    model = init_detector(cfg, None, palette='random', device='cpu')
+    model.init_weights()
+    model.eval()
+    assert type(model.bbox_head).__name__ == 'HARATSSHead'
+    img = sorted(glob.glob(osp.join(synthetic_det_root, 'val', '*.jpg')))[0]
+    pictures = render_attention(model, [img], str(tmp_path))
+    assert pictures[0].kind == SPATIAL
+    assert pictures[0].names == ['P3', 'P4', 'P5', 'P6', 'P7']
+    lo, hi = np.array(pictures[0].value_ranges).T
+    # the real init gives a live mask that varies over P3
+    assert 0 <= lo[0] < hi[0] <= 1
+    assert osp.isfile(pictures[0].out_file)
+    # with spatial attention off the error names the head
+    model.bbox_head.spatial_attention = None
+    with pytest.raises(NoAttentionError, match='HARATSSHead'):
+        render_attention(model, [img], str(tmp_path / 'off'))
