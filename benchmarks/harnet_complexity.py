@@ -34,9 +34,17 @@ implementations (``deform_impl='mmcv'`` and ``'torch'``).
     python benchmarks/harnet_complexity.py
     python benchmarks/harnet_complexity.py --reps 7 --threads 2
     python benchmarks/harnet_complexity.py --dcn-only   # the layer alone
+    python benchmarks/harnet_complexity.py --suite heads --reps 5
 
-Targets of the issue: HAR-Net / RetinaNet at most 1.25x FLOPs and 1.3x
-latency. Results are recorded in docs/benchmarks_harnet.md.
+``--suite heads`` measures HA on the heads of the leaderboard instead
+(``configs/harnet/``): ATSS, ATSS+HA, ATSS+DyHead (mmdet's DyHead neck,
+the attention add-on mmdet ships), GFL and GFL+HA, each against its base
+head in the same run.
+
+Targets: HAR-Net / RetinaNet at most 1.25x FLOPs and 1.3x latency
+(``retinanet``); HA at most 1.2x its base head's FLOPs and latency
+(``heads``, DyHead's ratio reported beside it). Results are recorded in
+docs/benchmarks_harnet.md.
 """
 import argparse
 import os.path as osp
@@ -60,8 +68,33 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 HARNET_CFG = osp.join(ROOT, 'configs', 'harnet', 'harnet_r50_fpn_1x_coco.py')
 RETINA_CFG = osp.join(ROOT, 'configs', 'harnet',
                       'retinanet_r50_fpn_1x_coco.py')
-FLOP_TARGET = 1.25
-LATENCY_TARGET = 1.3
+
+def _cfg(name: str) -> str:
+    return osp.join(ROOT, 'configs', 'harnet', name)
+
+
+# suite -> [(model name, config, deform_impl or None, baseline name or None)]
+SUITES = {
+    'retinanet': [
+        ('RetinaNet R-50', RETINA_CFG, None, None),
+        ('HAR-Net R-50 (mmcv DCN)', HARNET_CFG, 'mmcv', 'RetinaNet R-50'),
+        ('HAR-Net R-50 (torch DCN)', HARNET_CFG, 'torch', 'RetinaNet R-50'),
+    ],
+    'heads': [
+        ('ATSS', _cfg('atss_r50_fpn_1x_coco.py'), None, None),
+        ('ATSS+HA', _cfg('harnet_atss_r50_fpn_1x_coco.py'), 'mmcv', 'ATSS'),
+        ('ATSS+DyHead', _cfg('atss_r50_fpn_dyhead_1x_coco.py'), None,
+         'ATSS'),
+        ('GFL', _cfg('gfl_r50_fpn_1x_coco.py'), None, None),
+        ('GFL+HA', _cfg('harnet_gfl_r50_fpn_1x_coco.py'), 'mmcv', 'GFL'),
+    ],
+}
+# suite -> (FLOPs target, latency target, models the targets apply to)
+TARGETS = {
+    'retinanet': (1.25, 1.3, ('HAR-Net R-50 (mmcv DCN)',
+                              'HAR-Net R-50 (torch DCN)')),
+    'heads': (1.2, 1.2, ('ATSS+HA', 'GFL+HA')),
+}
 PARTS = ('backbone', 'neck', 'bbox_head')
 
 
@@ -76,6 +109,9 @@ def parse_args():
     p.add_argument('--threads', type=int, default=1,
                    help='torch intra-op threads; on a loaded 2-core machine '
                    '1 gives far steadier numbers than 2')
+    p.add_argument('--suite', choices=sorted(SUITES), default='retinanet',
+                   help='retinanet: HAR-Net vs RetinaNet (the paper); '
+                   'heads: HA on ATSS and GFL, with DyHead on ATSS')
     p.add_argument('--dcn-only', action='store_true',
                    help='only time the deformable conv layer alone (mmcv vs '
                    'torch, forward and forward + backward) at the sizes of '
@@ -121,7 +157,7 @@ class TensorForward(nn.Module):
 def build(cfg_path: str, deform_impl: str = None) -> nn.Module:
     cfg = Config.fromfile(cfg_path)
     cfg.model.backbone.init_cfg = None  # no pretrained download
-    if deform_impl is not None:
+    if deform_impl is not None:  # an AlignedFPN neck
         cfg.model.neck.aligned_attention.deform_impl = deform_impl
     model = MODELS.build(cfg.model)
     model.eval()
@@ -238,41 +274,48 @@ def main():
         return
     register_all_modules(init_default_scope=True)
     shape = (padded(args.height), padded(args.width))
-    models = OrderedDict([
-        ('RetinaNet R-50', build(RETINA_CFG)),
-        ('HAR-Net R-50 (mmcv DCN)', build(HARNET_CFG, 'mmcv')),
-        ('HAR-Net R-50 (torch DCN)', build(HARNET_CFG, 'torch')),
-    ])
-    base, har = 'RetinaNet R-50', 'HAR-Net R-50 (mmcv DCN)'
+    suite = SUITES[args.suite]
+    models = OrderedDict(
+        (name, build(cfg, impl)) for name, cfg, impl, _ in suite)
+    baseline = {name: base for name, _, _, base in suite}
+    flop_target, latency_target, targeted = TARGETS[args.suite]
+    # FLOPs and params do not depend on the deformable-conv implementation:
+    # count each config once.
+    counted = [name for name, cfg, impl, _ in suite
+               if impl != 'torch']
     print(f'input 1x3x{shape[0]}x{shape[1]} ({args.height}x{args.width} '
           f'padded to /32), torch {torch.__version__}, '
           f'{args.threads} thread(s), {platform.machine()}')
 
-    params = {name: count_params(models[name]) for name in (base, har)}
-    flops = {name: count_flops(models[name], shape) for name in (base, har)}
-    unsupported = sorted(set(flops[har]['_unsupported']))
+    params = {name: count_params(models[name]) for name in counted}
+    flops = {name: count_flops(models[name], shape) for name in counted}
+    unsupported = sorted(
+        set().union(*(flops[name]['_unsupported'] for name in counted)))
     print(f'ops the FLOP counter skips (element-wise, free by convention): '
           f'{unsupported}')
 
+    def short(name):
+        return name.split(' (')[0]
+
     lines = ['| | ' + ' | '.join(PARTS + ('total', )) + ' |',
              '| --- |' + ' --- |' * (len(PARTS) + 1)]
-    for name in (base, har):
-        lines.append(f'| params (M), {name.split(" (")[0]} | ' + ' | '.join(
-            f'{params[name][k] / 1e6:.2f}' for k in PARTS + ('total', )) +
-            ' |')
-    lines.append('| params ratio | ' + ' | '.join(
-        f'{params[har][k] / params[base][k]:.3f}'
-        for k in PARTS + ('total', )) + ' |')
-    for name in (base, har):
-        lines.append(f'| GFLOPs, {name.split(" (")[0]} | ' + ' | '.join(
-            f'{flops[name][k] / 1e9:.1f}' for k in PARTS + ('total', )) +
-            ' |')
-    lines.append('| GFLOPs ratio | ' + ' | '.join(
-        f'{flops[har][k] / flops[base][k]:.3f}'
-        for k in PARTS + ('total', )) + ' |')
+    for label, table, scale, fmt in (('params (M)', params, 1e6, '.2f'),
+                                     ('GFLOPs', flops, 1e9, '.1f')):
+        for name in counted:
+            lines.append(f'| {label}, {short(name)} | ' + ' | '.join(
+                f'{table[name][k] / scale:{fmt}}'
+                for k in PARTS + ('total', )) + ' |')
+        for name in counted:
+            base = baseline[name]
+            if base is None:
+                continue
+            lines.append(f'| {label} ratio, {short(name)} / {base} | ' +
+                         ' | '.join(f'{table[name][k] / table[base][k]:.3f}'
+                                    for k in PARTS + ('total', )) + ' |')
     print('\n'.join(lines))
 
-    if not args.no_anchor:
+    if args.suite == 'retinanet' and not args.no_anchor:
+        base = 'RetinaNet R-50'
         anchor = count_flops(models[base], (800, 1280))
         print(f'anchor: RetinaNet R-50 at 1280x800: '
               f'{anchor["total"] / 1e9:.1f} GFLOPs, '
@@ -285,38 +328,47 @@ def main():
     # Paired ratios: the models of one repetition run back to back, so the
     # ratio within a repetition cancels most of the machine's load drift.
     paired = {
-        name: [
-            t / b
-            for t, b in zip(times[name]['total'], times[base]['total'])
-        ]
-        for name in times
+        name: [t / b for t, b in zip(times[name]['total'],
+                                     times[baseline[name]]['total'])]
+        for name in times if baseline[name] is not None
     }
-    lat = ['| model | ' + ' | '.join(f'{p} s' for p in PARTS) +
+    lat = ['| model | baseline | ' + ' | '.join(f'{p} s' for p in PARTS) +
            ' | total s | total min-max s | ratio of medians | '
            'paired ratio: median (min-max) |',
-           '| --- |' + ' --- |' * (len(PARTS) + 4)]
+           '| --- |' + ' --- |' * (len(PARTS) + 5)]
     for name in times:
         ts = times[name]['total']
-        pr = paired[name]
-        lat.append(f'| {name} | ' + ' | '.join(
+        base = baseline[name]
+        if base is None:
+            ratios = ' | | |'
+        else:
+            pr = paired[name]
+            ratios = (f" | {med[name]['total'] / med[base]['total']:.3f} | "
+                      f'{statistics.median(pr):.3f} '
+                      f'({min(pr):.2f}-{max(pr):.2f}) |')
+        lat.append(f'| {name} | {base or "-"} | ' + ' | '.join(
             f'{med[name][p]:.2f}' for p in PARTS) +
-            f" | {med[name]['total']:.2f} | {min(ts):.2f}-{max(ts):.2f} | "
-            f"{med[name]['total'] / med[base]['total']:.3f} | "
-            f'{statistics.median(pr):.3f} ({min(pr):.2f}-{max(pr):.2f}) |')
+            f" | {med[name]['total']:.2f} | {min(ts):.2f}-{max(ts):.2f}" +
+            ratios)
     print(f'latency: {args.reps} interleaved forwards per model after '
           f'{args.warmup} warm-up; medians')
     print('\n'.join(lat))
-    flop_ratio = flops[har]['total'] / flops[base]['total']
-    print(f'FLOPs ratio {flop_ratio:.3f} (target <= {FLOP_TARGET}): '
-          f'{"met" if flop_ratio <= FLOP_TARGET else "MISSED"}')
-    for name in models:
-        if name == base:
+    for name in counted:
+        base = baseline[name]
+        if base is None:
             continue
+        ratio = flops[name]['total'] / flops[base]['total']
+        verdict = ((f'target <= {flop_target}: '
+                    f'{"met" if ratio <= flop_target else "MISSED"}')
+                   if name in targeted else 'for comparison')
+        print(f'FLOPs ratio {name} / {base}: {ratio:.3f} ({verdict})')
+    for name in paired:
         ratio = statistics.median(paired[name])
-        print(f'latency ratio {name}: {ratio:.3f} (target <= '
-              f'{LATENCY_TARGET}): '
-              f'{"met" if ratio <= LATENCY_TARGET else "MISSED"}')
-
+        verdict = ((f'target <= {latency_target}: '
+                    f'{"met" if ratio <= latency_target else "MISSED"}')
+                   if name in targeted else 'for comparison')
+        print(f'latency ratio {name} / {baseline[name]}: {ratio:.3f} '
+              f'({verdict})')
 
 if __name__ == '__main__':
     main()
