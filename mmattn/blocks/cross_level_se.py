@@ -7,7 +7,8 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from mmattn.utils.validation import check_choice, check_positive_int
+from mmattn.utils.validation import (check_choice, check_level_channels,
+                                     check_positive_int)
 
 from .bypass import BypassMixin
 
@@ -80,11 +81,7 @@ class CrossLevelSE(BypassMixin, BaseModule):
                 f'{len(feats)} levels'
             raise ValueError(f'CrossLevelSE was built for num_levels='
                              f'{self.num_levels}, got {got}')
-        channels = [f.shape[1] if f.dim() == 4 else None for f in feats]
-        if any(c != self.channels for c in channels):
-            raise ValueError(
-                f'every level must be (N, {self.channels}, H, W), got '
-                f'shapes {[tuple(f.shape) for f in feats]}')
+        check_level_channels(feats, self.channels)
         if self.pooling == 'max':
             pooled = [f.amax(dim=(2, 3)) for f in feats]
         else:

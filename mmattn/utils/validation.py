@@ -78,3 +78,17 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f'{name} must be a bool, got {value!r}')
     return value
+
+
+def check_level_channels(feats: Sequence, channels: int) -> None:
+    """Check that every pyramid level is a 4-d ``(N, channels, H, W)``
+    tensor (the input contract of the cross-level blocks and heads).
+
+    Raises:
+        ValueError: ``'every level must be (N, <channels>, H, W), got shapes
+            [...]'``.
+    """
+    if any(f.dim() != 4 or f.shape[1] != channels for f in feats):
+        raise ValueError(
+            f'every level must be (N, {channels}, H, W), got '
+            f'shapes {[tuple(f.shape) for f in feats]}')

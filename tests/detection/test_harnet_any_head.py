@@ -379,6 +379,8 @@ def test_level_independent_parts_only_in_forward_single(har_type,
         head.forward_single(_pyramid()[0], head.scales[0])
     with pytest.raises(ValueError, match='built for 5 levels'):
         head(_pyramid()[:4])
+    with pytest.raises(ValueError, match=rf'\(N, {CH}, H, W\)'):
+        head([torch.randn(2, CH + 1, 4, 4)] * 5)
     with pytest.raises(ValueError, match='cross_level_norm needs norm_cfg'):
         MODELS.build(_cfg(har_type, parent_type, norm_cfg=None))
 

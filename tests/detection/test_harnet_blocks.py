@@ -302,6 +302,8 @@ def test_clse_errors():
         se([torch.randn(1, 4, 2, 2)] * 2)
     with pytest.raises(ValueError, match=r'\(N, 4, H, W\)'):
         se([torch.randn(1, 5, 2, 2)] * 3)
+    with pytest.raises(ValueError, match=r'\(N, 4, H, W\), got shapes'):
+        se([torch.randn(4, 2, 2)] * 3)  # a level without its batch axis
 
 
 # ---------------------------------------------------------------------------

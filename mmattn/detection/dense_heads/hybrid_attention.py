@@ -35,7 +35,7 @@ from mmengine.model import ModuleList
 from torch import Tensor
 
 from mmattn.detection.box_objectness import box_objectness_targets
-from mmattn.utils.validation import is_real
+from mmattn.utils.validation import check_level_channels, is_real
 
 __all__ = [
     'HybridAttentionMixin', 'DEFAULT_SPATIAL_ATTENTION',
@@ -426,11 +426,7 @@ class HybridAttentionMixin:
             raise ValueError(
                 f'{type(self).__name__} was built for {self.num_levels} '
                 f'levels (one per prior stride), got {len(x)}')
-        channels = [f.shape[1] if f.dim() == 4 else None for f in x]
-        if any(c != self.in_channels for c in channels):
-            raise ValueError(
-                f'every level must be (N, {self.in_channels}, H, W), got '
-                f'shapes {[tuple(f.shape) for f in x]}')
+        check_level_channels(x, self.in_channels)
         return self._attend(x)
 
     def forward(self, x: Sequence[Tensor]) -> tuple:
