@@ -28,6 +28,8 @@ RETINA_CONFIG = osp.join(REPO_ROOT, 'configs', 'harnet',
                          'retinanet_r18_tiny_synthetic.py')
 SAL_CONFIG = osp.join(REPO_ROOT, 'configs', 'sal',
                       'salnet_r18_tiny_synthetic.py')
+ATSS_HA_CONFIG = osp.join(REPO_ROOT, 'configs', 'harnet',
+                          'harnet_atss_r50_fpn_1x_coco.py')
 
 
 def _sha(path):
@@ -177,39 +179,12 @@ def test_init_attention_model_loads_strictly(har, sal, tmp_path,
 
 
 def test_spatial_pictures_of_an_atss_detector(synthetic_det_root, tmp_path):
-    """Any head built on HybridAttentionMixin is drawn: the tiny HAR-Net with
-    its head swapped for HARATSSHead (same attention settings)."""
+    """Any head built on HybridAttentionMixin is drawn: the shipped HA-on-ATSS
+    config (R-50, no pretrained weights) as a user would point the tool at
+    it."""
     from mmdet.apis import init_detector
-    cfg = Config.fromfile(HAR_CONFIG)
-    har_head = cfg.model.bbox_head
-    cfg.model.bbox_head = dict(
-        type='HARATSSHead',
-        num_classes=har_head.num_classes,
-        in_channels=har_head.in_channels,
-        feat_channels=har_head.feat_channels,
-        stacked_convs=har_head.stacked_convs,
-        norm_cfg=har_head.norm_cfg,
-        spatial_attention=har_head.spatial_attention,
-        channel_attention=har_head.channel_attention,
-        cross_level_norm=har_head.cross_level_norm,
-        extra_conv=har_head.extra_conv,
-        anchor_generator=dict(
-            type='AnchorGenerator', ratios=[1.0], octave_base_scale=8,
-            scales_per_octave=1, strides=[8, 16, 32, 64, 128]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
-            target_stds=[0.1, 0.1, 0.2, 0.2]),
-        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0,
-                      alpha=0.25, loss_weight=1.0),
-        loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
-        loss_centerness=dict(
-            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0))
-    cfg.model.train_cfg = dict(
-        assigner=dict(type='ATSSAssigner', topk=9), allowed_border=-1,
-        pos_weight=-1, debug=False)
-    cfg.model.test_cfg = dict(
-        nms_pre=100, min_bbox_size=0, score_thr=0.05,
-        nms=dict(type='nms', iou_threshold=0.6), max_per_img=20)
+    cfg = Config.fromfile(ATSS_HA_CONFIG)
+    cfg.model.backbone.init_cfg = None  # nothing to download
     torch.manual_seed(0)
     model = init_detector(cfg, None, palette='random', device='cpu')
     model.init_weights()
@@ -223,7 +198,9 @@ def test_spatial_pictures_of_an_atss_detector(synthetic_det_root, tmp_path):
     # the real init gives a live mask that varies over P3
     assert 0 <= lo[0] < hi[0] <= 1
     assert osp.isfile(pictures[0].out_file)
-    # with spatial attention off the error names the head
-    model.bbox_head.spatial_attention = None
+    # its attention-off twin (ATSS as mmdet's): the error names the head
+    twin_cfg = Config.fromfile(ATSS_HA_CONFIG.replace('harnet_atss', 'atss'))
+    twin_cfg.model.backbone.init_cfg = None
+    twin = init_detector(twin_cfg, None, palette='random', device='cpu')
     with pytest.raises(NoAttentionError, match='HARATSSHead'):
-        render_attention(model, [img], str(tmp_path / 'off'))
+        render_attention(twin, [img], str(tmp_path / 'off'))
