@@ -3,7 +3,6 @@
 loaded unchanged by mmdet's CocoDataset, evaluable by pycocotools, and
 safe with existing folders."""
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -23,14 +22,6 @@ SMALL = dict(num_images=8, img_size=(96, 96), show_progress=False)
 def _load(root, split):
     with open(osp.join(root, 'annotations', f'instances_{split}.json')) as f:
         return json.load(f)
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'mmattn_tool_make_data', osp.join(REPO_ROOT, 'tools', 'make_data.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _decode_rle(segm):
@@ -265,7 +256,7 @@ def test_refuses_non_empty_folder_unless_overwrite(tmp_path):
     assert sorted(os.listdir(out)) == ['notes.txt']
 
 
-def test_overwrite_deletes_only_generated_files(tmp_path):
+def test_overwrite_deletes_only_generated_files(tmp_path, load_tool):
     out = tmp_path / 'data'
     make_det_dataset(str(out), **dict(SMALL, num_images=10))
     assert len(os.listdir(out / 'train')) == 8
@@ -273,7 +264,7 @@ def test_overwrite_deletes_only_generated_files(tmp_path):
     (out / 'train' / 'my_photo.jpg').write_bytes(b'a photo')
     # Overwriting a larger dataset with a smaller one leaves no stale
     # images, and files the generator does not own stay.
-    make_data = _load_tool()
+    make_data = load_tool('make_data')
     assert make_data.main([
         'det', '--out', str(out), '--num-images', '4', '--img-size', '64',
         '64', '--seed', '3', '--overwrite', '--no-progress'
@@ -297,7 +288,7 @@ def test_overwrite_deletes_only_generated_files(tmp_path):
     assert sorted(os.listdir(out / 'val')) == ['000001.jpg']
 
 
-def test_cli_matches_function(tmp_path, capsys, run_tool):
+def test_cli_matches_function(tmp_path, capsys, run_tool, load_tool):
     cmd = [
         osp.join(REPO_ROOT, 'tools', 'make_data.py'), 'det', '--out',
         str(tmp_path / 'cli'), '--num-images', '5', '--seed', '2',
@@ -321,13 +312,13 @@ def test_cli_matches_function(tmp_path, capsys, run_tool):
     assert img.shape == (64, 80, 3)
 
     # Error paths in-process (a second interpreter start costs seconds).
-    make_data = _load_tool()
+    make_data = load_tool('make_data')
     assert make_data.main(cmd[1:]) == 2
     assert 'not empty' in capsys.readouterr().err
 
 
-def test_cli_difficulty_flag(tmp_path):
-    make_data = _load_tool()
+def test_cli_difficulty_flag(tmp_path, load_tool):
+    make_data = load_tool('make_data')
     out = tmp_path / 'easy'
     assert make_data.main([
         'det', '--out',

@@ -3,8 +3,8 @@
 (docs/reliability.md): a score file of masks that were regenerated since,
 a mask of the wrong size, a label beyond the class list, a colour PNG as a
 mask; ``tools/check_dataset.py`` lists them all before training."""
+import functools
 import hashlib
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -45,14 +45,6 @@ PIPELINE = [
 ]
 
 
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'mmattn_tool_{name}', osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _train_ids(root):
     with open(osp.join(root, TRAIN)) as f:
         return f.read().split()
@@ -66,9 +58,13 @@ def root(tmp_path):
     return out
 
 
-def _score_with_tool(root, out='mask_scores.json', extra=()):
+@pytest.fixture
+def score_with_tool(load_tool):
     """Coarse scores, written by tools/score_masks.py as a user runs it."""
-    score_masks = _load_tool('score_masks')
+    return functools.partial(_score_with_tool, load_tool('score_masks'))
+
+
+def _score_with_tool(score_masks, root, out='mask_scores.json', extra=()):
     path = osp.join(root, out)
     score_masks.main([
         '--proxy-dir', osp.join(root, PROXY), '--ref-dir',
@@ -106,8 +102,8 @@ def warnings_logged(monkeypatch):
 # ------------------------------------------------------ stale score file --
 
 
-def test_score_tool_records_what_it_scored(root, capsys):
-    path = _score_with_tool(root)
+def test_score_tool_records_what_it_scored(root, capsys, score_with_tool):
+    path = score_with_tool(root)
     capsys.readouterr()
     loaded = load_mask_score_file(path)
     ids = _train_ids(root)
@@ -121,9 +117,10 @@ def test_score_tool_records_what_it_scored(root, capsys):
             f.read()).hexdigest()
 
 
+
 def test_regenerated_folder_makes_the_score_file_stale(
-        root, capsys, warnings_logged):
-    path = _score_with_tool(root)
+        root, capsys, warnings_logged, score_with_tool):
+    path = score_with_tool(root)
     capsys.readouterr()
     assert len(_dataset(root, score_file=path)) == 4
 
@@ -149,13 +146,15 @@ def test_regenerated_folder_makes_the_score_file_stale(
     assert [m for m in warnings_logged if 'stale mask scores' in m]
 
     # Re-scoring fixes it.
-    _score_with_tool(root, extra=['--overwrite'])
+    score_with_tool(root, extra=['--overwrite'])
     capsys.readouterr()
     assert len(_dataset(root, score_file=path)) == 4
 
 
-def test_one_edited_mask_is_named(root, capsys):
-    path = _score_with_tool(root)
+
+
+def test_one_edited_mask_is_named(root, capsys, score_with_tool):
+    path = score_with_tool(root)
     capsys.readouterr()
     edited = osp.join(root, PROXY, 'syn_000002.png')
     mask = read_label_png(edited)
@@ -164,6 +163,7 @@ def test_one_edited_mask_is_named(root, capsys):
     with pytest.raises(StaleMaskScoresError, match=r'1 of 4 proxy masks.*'
                        r'syn_000002\.png'):
         _dataset(root, score_file=path)
+
 
 
 def test_old_score_file_without_fingerprints_loads_with_one_warning(
@@ -190,8 +190,8 @@ def test_old_score_file_without_fingerprints_loads_with_one_warning(
     (dict(hash='sha1', fingerprints={}), 'do not cover'),
 ])
 def test_corrupt_fingerprint_section_names_the_file(root, capsys, proxies,
-                                                    match):
-    path = _score_with_tool(root)
+                                                    match, score_with_tool):
+    path = score_with_tool(root)
     capsys.readouterr()
     with open(path) as f:
         payload = json.load(f)
@@ -201,6 +201,7 @@ def test_corrupt_fingerprint_section_names_the_file(root, capsys, proxies,
     with pytest.raises(MaskScoreFileError, match=match) as err:
         _dataset(root, score_file=path)
     assert str(err.value).startswith(path)
+
 
 
 def test_bad_stale_policy_is_named(root):
@@ -301,10 +302,11 @@ def test_label_mask_problems_hand_worked():
 # ------------------------------------------------- tools/check_dataset.py --
 
 
-def test_check_dataset_tool_lists_every_problem(root, run_tool, capsys):
-    path = _score_with_tool(root)
+def test_check_dataset_tool_lists_every_problem(root, run_tool, capsys,
+                                                score_with_tool, load_tool):
+    path = score_with_tool(root)
     capsys.readouterr()
-    check = _load_tool('check_dataset')
+    check = load_tool('check_dataset')
     assert check.main([root, '--score-file', path,
                        '--required-scores', 'SC']) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith(
@@ -332,6 +334,8 @@ def test_check_dataset_tool_lists_every_problem(root, run_tool, capsys):
             f"ERROR {path}: 4 image(s) have no 'SF' score"):
         assert line in out, out
     assert out.strip().splitlines()[-1].startswith(f'FAILED: {root}: 4 image')
+
+
 
 
 def test_check_dataset_on_missing_files(tmp_path, root):
