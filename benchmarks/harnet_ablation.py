@@ -17,6 +17,14 @@ ground-truth boxes minus outside, per level, on the val images.
     python benchmarks/harnet_ablation.py --variants RetinaNet +SA --seeds 0
     python benchmarks/harnet_ablation.py --report-only      # table from runs
 
+``--suite heads`` (issue 15 item 4) runs the attention on another head
+instead: ``ATSS`` (``configs/demo/atss_r18_demo.py``, the same demo model
+and data with mmdet's ATSS head and the RetinaNet demo's Soft-NMS), and its
+twins ``ATSS+HA`` (``configs/demo/harnet_atss_r18_demo.py``) and
+``ATSS+DyHead`` (``configs/demo/atss_r18_dyhead_demo.py``). Each variant is
+paired with its own baseline (``BASELINES``): the ATSS variants with ATSS,
+every other one with the RetinaNet twin.
+
 Each run writes ``<work-dir>/runs/<variant>_seed<S>.json``; a run whose
 file exists is skipped, so an interrupted benchmark resumes and several
 invocations (one per core, ``OMP_NUM_THREADS=1``) can share a work dir.
@@ -49,6 +57,11 @@ from mmattn.synthetic import make_det_dataset  # noqa: E402
 
 TWIN = osp.join(ROOT, 'configs', 'demo', 'retinanet_r18_demo.py')
 HARNET = osp.join(ROOT, 'configs', 'demo', 'harnet_r18_demo.py')
+# Issue 15 item 4: the head the attention sits on. ATSS at the demo's size,
+# with HA (the attention of HARNET on HARATSSHead) and with DyHead.
+ATSS = osp.join(ROOT, 'configs', 'demo', 'atss_r18_demo.py')
+ATSS_HA = osp.join(ROOT, 'configs', 'demo', 'harnet_atss_r18_demo.py')
+ATSS_DYHEAD = osp.join(ROOT, 'configs', 'demo', 'atss_r18_dyhead_demo.py')
 
 _CLGN = dict(type='CrossLevelGroupNorm', affine_per_level=False)
 _SA = dict(type='SpatialAttention', channels=16, dilations=(1, 2, 5, 2, 1))
@@ -104,14 +117,32 @@ VARIANTS = {
                           'custom_hooks': [_staged(('spatial_attention', ))]}),
     'HA-staged': (HARNET, {'custom_hooks': [
         _staged(('spatial_attention', 'channel_attention'))]}),
+    # Issue 15 item 4 (--suite heads): HA and DyHead on ATSS, each paired
+    # with ATSS, not with RetinaNet.
+    'ATSS': (ATSS, {}),
+    'ATSS+HA': (ATSS_HA, {}),
+    'ATSS+DyHead': (ATSS_DYHEAD, {}),
 }
+# The variant each one is paired with (default: BASELINE); a baseline is
+# paired with nothing.
 BASELINE = 'RetinaNet'
+BASELINES = {'ATSS': None, 'ATSS+HA': 'ATSS', 'ATSS+DyHead': 'ATSS'}
+BASELINES[BASELINE] = None
+# --suite: the variants run when --variants is not given.
+SUITES = {
+    'retinanet': ['RetinaNet', '+CLGN', '+SA', '+CLSE', '+AA', 'HA'],
+    'heads': ['ATSS', 'ATSS+HA', 'ATSS+DyHead'],
+}
 METRICS = (('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'))
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--variants', nargs='+', default=list(VARIANTS)[:6],
+    p.add_argument('--suite', choices=list(SUITES), default='retinanet',
+                   help='variants run when --variants is not given: '
+                   'retinanet (the attention parts on the RetinaNet twin) '
+                   'or heads (ATSS, ATSS+HA, ATSS+DyHead; issue 15 item 4)')
+    p.add_argument('--variants', nargs='+', default=None,
                    choices=list(VARIANTS))
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--iters', type=int, default=500,
@@ -128,7 +159,15 @@ def parse_args():
     p.add_argument('--data-dir', default=None,
                    help='generated data (default: <work-dir>/data)')
     p.add_argument('--report-only', action='store_true')
-    return p.parse_args()
+    args = p.parse_args()
+    if args.variants is None:
+        args.variants = list(SUITES[args.suite])
+    return args
+
+
+def baseline_of(name: str):
+    """The variant ``name`` is paired with, or None for a baseline."""
+    return BASELINES.get(name, BASELINE)
 
 
 def build_variant(name: str, args, data_root: str):
@@ -175,8 +214,9 @@ def load_runs(work_dir: str) -> Dict[str, Dict[int, dict]]:
 
 
 def paired(runs, name, metric='AP'):
-    """Per-seed differences to the baseline over the seeds both have."""
-    base = runs.get(BASELINE, {})
+    """Per-seed differences to the variant's baseline over the seeds both
+    have."""
+    base = runs.get(baseline_of(name), {})
     seeds = sorted(set(base) & set(runs[name]))
     diffs = [runs[name][s][metric] - base[s][metric] for s in seeds]
     return seeds, diffs
@@ -188,9 +228,9 @@ def report(args) -> str:
         raise SystemExit(f'no runs in {args.work_dir}/runs')
     order = [v for v in VARIANTS if v in runs]
     lines = [
-        '| variant | seeds | AP mean ± std | AP50 mean ± std | '
-        'ΔAP vs twin per seed | ΔAP mean ± SE | ΔAP / SE | s/run |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- |'
+        '| variant | baseline | seeds | AP mean ± std | AP50 mean ± std | '
+        'ΔAP vs baseline per seed | ΔAP mean ± SE | ΔAP / SE | s/run |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'
     ]
     verdicts = {}
     for name in order:
@@ -201,9 +241,10 @@ def report(args) -> str:
             std = statistics.stdev(vals) if len(vals) > 1 else 0.0
             cells.append(f'{statistics.mean(vals):.1f} ± {std:.1f}')
         secs = statistics.median(r['seconds'] for r in rows)
-        if name == BASELINE:
-            lines.append(f'| {name} | {len(rows)} | {cells[0]} | {cells[1]} '
-                         f'| | | | {secs:.0f} |')
+        base = baseline_of(name)
+        if base is None:
+            lines.append(f'| {name} | - | {len(rows)} | {cells[0]} | '
+                         f'{cells[1]} | | | | {secs:.0f} |')
             continue
         seeds, diffs = paired(runs, name)
         if len(diffs) > 1:
@@ -216,8 +257,9 @@ def report(args) -> str:
         else:
             delta, ratio_cell = (f'{diffs[0]:+.2f}' if diffs else ''), ''
         per_seed = ', '.join(f'{d:+.1f}' for d in diffs)
-        lines.append(f'| {name} | {len(rows)} | {cells[0]} | {cells[1]} | '
-                     f'{per_seed} | {delta} | {ratio_cell} | {secs:.0f} |')
+        lines.append(f'| {name} | {base} | {len(rows)} | {cells[0]} | '
+                     f'{cells[1]} | {per_seed} | {delta} | {ratio_cell} | '
+                     f'{secs:.0f} |')
     contrast_lines = [
         '', 'Spatial mask on val images: mean inside GT boxes - outside '
         '(range), per level, mean over seeds', '',
@@ -273,7 +315,7 @@ def plot(runs, order, path, header) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.6))
-    names = [n for n in order if n != BASELINE]
+    names = [n for n in order if baseline_of(n) is not None]
     for i, name in enumerate(names):
         _, diffs = paired(runs, name)
         if not diffs:
@@ -285,9 +327,10 @@ def plot(runs, order, path, header) -> None:
         ax1.scatter([i] * len(diffs), diffs, color='black', s=12, zorder=3)
     ax1.axhline(0, color='grey', lw=0.8)
     ax1.set_xticks(range(len(names)))
-    ax1.set_xticklabels(names, rotation=35, ha='right', fontsize=8)
-    ax1.set_ylabel('AP - twin AP (per seed; bar: mean, whisker: 2 SE)')
-    ax1.set_title('Paired AP difference to the RetinaNet twin', fontsize=9)
+    ax1.set_xticklabels([f'{n} - {baseline_of(n)}' for n in names],
+                        rotation=35, ha='right', fontsize=8)
+    ax1.set_ylabel('AP - baseline AP (per seed; bar: mean, whisker: 2 SE)')
+    ax1.set_title('Paired AP difference to the baseline', fontsize=9)
     width = 0.8 / max(1, sum(1 for n in order if any(
         r.get('mask') for r in runs[n].values())))
     k = 0

@@ -58,7 +58,11 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize('name', list(BENCH.VARIANTS))
+RETINANET_VARIANTS = [n for n in BENCH.VARIANTS
+                      if n not in BENCH.SUITES['heads']]
+
+
+@pytest.mark.parametrize('name', RETINANET_VARIANTS)
 def test_each_variant_switches_on_what_its_name_says(name):
     path, overrides = BENCH.VARIANTS[name]
     cfg = load_config(path, overrides)
@@ -102,3 +106,61 @@ def test_apply_overrides_names_a_missing_parent():
     cfg = load_config(BENCH.TWIN)
     with pytest.raises(KeyError, match="'bbox_haed' is not in the config"):
         apply_overrides(cfg, {'model.bbox_haed.spatial_attention': None})
+
+
+def test_suites_and_baselines():
+    # the default suite is the earlier default list of variants
+    assert BENCH.SUITES['retinanet'] == list(BENCH.VARIANTS)[:6]
+    assert BENCH.SUITES['heads'] == ['ATSS', 'ATSS+HA', 'ATSS+DyHead']
+    assert all(n in BENCH.VARIANTS for s in BENCH.SUITES.values() for n in s)
+    for name in RETINANET_VARIANTS:
+        want = None if name == 'RetinaNet' else 'RetinaNet'
+        assert BENCH.baseline_of(name) == want, name
+    assert BENCH.baseline_of('ATSS') is None
+    assert BENCH.baseline_of('ATSS+HA') == 'ATSS'
+    assert BENCH.baseline_of('ATSS+DyHead') == 'ATSS'
+
+
+@pytest.mark.parametrize('name, path', [('ATSS', 'ATSS'),
+                                        ('ATSS+HA', 'ATSS_HA'),
+                                        ('ATSS+DyHead', 'ATSS_DYHEAD')])
+def test_head_variants_are_the_shipped_atss_demo_configs(name, path):
+    # what each of them adds to ATSS: tests/detection/test_atss_demo_twins.py
+    assert BENCH.VARIANTS[name] == (getattr(BENCH, path), {})
+    cfg = load_config(getattr(BENCH, path))
+    assert cfg.model.type == 'ATSS'
+    assert cfg.demo_data == load_config(BENCH.TWIN).demo_data
+
+
+def test_head_variants_are_paired_with_atss():
+    def run(ap):
+        return dict(AP=ap, AP50=0.0)
+    runs = {'RetinaNet': {1: run(10.0), 2: run(11.0)},
+            'HA': {1: run(12.0), 2: run(14.0)},
+            'ATSS': {1: run(20.0), 2: run(21.0)},
+            'ATSS+HA': {1: run(21.5), 2: run(20.0)},
+            'ATSS+DyHead': {2: run(25.0), 3: run(30.0)}}
+    assert BENCH.paired(runs, 'HA') == ([1, 2], [2.0, 3.0])
+    assert BENCH.paired(runs, 'ATSS+HA') == ([1, 2], [1.5, -1.0])
+    assert BENCH.paired(runs, 'ATSS+DyHead') == ([2], [4.0])
+
+
+def test_report_names_each_rows_baseline(tmp_path):
+    import json
+    from types import SimpleNamespace
+    runs_dir = tmp_path / 'runs'
+    runs_dir.mkdir()
+    for name, aps in (('ATSS', (20.0, 21.0, 19.0)),
+                      ('ATSS+HA', (21.0, 23.0, 20.0))):
+        for seed, ap in zip((1, 2, 3), aps):
+            (runs_dir / f'{name}_seed{seed}.json').write_text(json.dumps(
+                dict(variant=name, seed=seed, AP=ap, AP50=2 * ap,
+                     seconds=1.0, empty=False)))
+    args = SimpleNamespace(work_dir=str(tmp_path), iters=300, data_seed=0,
+                           overrides='{}')
+    text = BENCH.report(args)
+    row, = [line for line in text.splitlines()
+            if line.startswith('| ATSS+HA |')]
+    assert row.split(' | ')[1] == 'ATSS'
+    assert '+1.0, +2.0, +1.0' in row and '+1.33 ± 0.33' in row
+    assert (tmp_path / 'ablation.png').is_file()
