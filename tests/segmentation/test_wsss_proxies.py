@@ -366,3 +366,44 @@ def test_tool_clear_errors(proxy_data, run_tool, tmp_path):
     line = _error_line(result)
     assert '2 image id(s)' in line and 'untagged_1' in line
     assert not osp.exists(tmp_path / 'p')
+
+
+def test_output_dir_refuses_stale_tags(tmp_path):
+    """A resumed run whose images were made with other tags would keep
+    stale masks: refused like other settings, replaced with overwrite."""
+    out = ProxyOutputDir(str(tmp_path / 'own'), 'proxy')
+    assert out.claim(['a', 'b'], dict(x=1), tags=dict(a='01', b='10')) == []
+    for name in ('a', 'b'):
+        (tmp_path / 'own' / f'{name}.png').write_bytes(b'made')
+    # Same tags (and an image of another split added): resumes.
+    assert out.claim(['a', 'b', 'c'], dict(x=1),
+                     tags=dict(a='01', b='10', c='11')) == ['a.png', 'b.png']
+    with pytest.raises(ProxyOutputError, match=r"other tags.*\['b'\]"):
+        out.claim(['a', 'b'], dict(x=1), tags=dict(a='01', b='11'))
+    assert (tmp_path / 'own' / 'b.png').read_bytes() == b'made'
+    assert out.claim(['a', 'b'], dict(x=1), overwrite=True,
+                     tags=dict(a='01', b='11')) == []
+    assert not (tmp_path / 'own' / 'b.png').exists()
+    manifest = json.load(open(tmp_path / 'own' / PROXY_MANIFEST))
+    assert manifest['tags'] == dict(a='01', b='11')
+
+
+def test_tool_refuses_proxies_of_changed_tags(proxy_data, run_tool):
+    d = proxy_data
+    data = d['data']
+    tags = read_tags(osp.join(data, 'cls_labels.npy'))
+    ids = open(osp.join(data,
+                        'ImageSets/Segmentation/train.txt')).read().split()
+    args = [TOOL, CONFIG, d['fit'], data, '--proxy-dir', 'RetagProxy',
+            '--ref-dir', 'RetagRef', '--no-progress']
+    run_tool(args)
+    changed = dict(tags)
+    changed[ids[1]] = 1 - np.asarray(tags[ids[1]])
+    np.save(osp.join(data, 'retagged.npy'), changed)
+    result = run_tool(args + ['--tag-file', 'retagged.npy'], check=False)
+    assert result.returncode == 2
+    line = _error_line(result)
+    assert 'other tags' in line and ids[1] in line, line
+    out = run_tool(args + ['--tag-file', 'retagged.npy',
+                           '--overwrite']).stdout
+    assert f'wrote {len(ids)} proxy mask(s)' in out

@@ -647,13 +647,19 @@ class ProxyOutputDir:
     def check(self,
               image_ids: Iterable[str],
               settings: dict,
-              overwrite: bool = False) -> Tuple[List[str], List[str], bool]:
+              overwrite: bool = False,
+              tags: Optional[Dict[str, str]] = None
+              ) -> Tuple[List[str], List[str], bool]:
         """Check the folder without changing anything.
 
         Args:
             image_ids (Iterable[str]): The images of this run.
             settings (dict): JSON-able; a resumed run must have the same.
             overwrite (bool): Replace files made with other settings.
+            tags (dict, optional): Image id -> its tags as a string
+                (:func:`tag_string`). A resumed run whose images were made
+                with other tags is refused like other settings (their files
+                would be stale). Manifests without tags are not checked.
 
         Returns:
             tuple: ``listed`` (the file names the manifest lists),
@@ -686,7 +692,20 @@ class ProxyOutputDir:
                 f'not write (e.g. {foreign[:3]}); refusing to write into it '
                 '(even with --overwrite). Move them away or choose another '
                 'folder')
+        recorded_tags = record.get('tags') or {}
+        retagged = sorted(
+            i for i in image_ids
+            if tags is not None and i in recorded_tags and i in tags
+            and recorded_tags[i] != tags[i])
         if record.get('settings') == settings and not overwrite:
+            if retagged:
+                raise ProxyOutputError(
+                    f'{self.path} holds {self.role} masks of '
+                    f'{len(retagged)} image(s) made with other tags than '
+                    f'the tag file has now (e.g. {retagged[:3]}); pass '
+                    '--overwrite to make them again (only the files its '
+                    f'{PROXY_MANIFEST} lists are deleted), or choose another '
+                    'folder')
             done = [n for n in listed if osp.isfile(osp.join(self.path, n))]
             return listed, done, False
         if not overwrite:
@@ -705,17 +724,21 @@ class ProxyOutputDir:
     def claim(self,
               image_ids: Iterable[str],
               settings: dict,
-              overwrite: bool = False) -> List[str]:
+              overwrite: bool = False,
+              tags: Optional[Dict[str, str]] = None) -> List[str]:
         """:meth:`check`, then prepare the folder: temporary files of an
         interrupted write are removed, with ``replace`` the listed files
-        too, and the manifest records the settings and every file listed
-        before or written by this run.
+        too, and the manifest records the settings, the tags of each image
+        (when given) and every file listed before or written by this run.
 
         Returns:
             list[str]: ``done`` of :meth:`check`.
         """
         image_ids = list(image_ids)
-        listed, done, replace = self.check(image_ids, settings, overwrite)
+        listed, done, replace = self.check(image_ids, settings, overwrite,
+                                           tags)
+        record = None if replace else self._read_manifest()
+        recorded_tags = dict((record or {}).get('tags') or {})
         if osp.isdir(self.path):
             for entry in os.listdir(self.path):
                 if _TMP_PATTERN.match(entry):
@@ -735,9 +758,18 @@ class ProxyOutputDir:
                 note='written by tools/make_proxies.py; it deletes or '
                 'replaces these files and nothing else',
                 settings=settings,
+                tags=dict(recorded_tags, **{
+                    i: tags[i] for i in image_ids if i in (tags or {})}),
                 files=sorted(set(listed) | {f'{i}.png'
                                             for i in image_ids})))
         return done
+
+
+def tag_string(tags) -> str:
+    """An image's 0/1 tag vector as the string the proxy manifests record
+    (``'0110...'``, one character per foreground class)."""
+    return ''.join('1' if float(v) > 0.5 else '0'
+                   for v in np.asarray(tags).flatten())
 
 
 def _settings(model, checkpoint: str, options: ProxyOptions) -> dict:
@@ -808,11 +840,12 @@ def make_cam_proxies(model,
         raise ProxyOutputError('the proxy and reference folders must differ '
                                f'(both {out_proxy.path})')
     settings = _settings(model, checkpoint, options)
+    strings = {i: tag_string(tags[i]) for i in ids}
     # Both folders are checked before either is changed.
-    out_proxy.check(ids, settings, overwrite)
-    out_ref.check(ids, settings, overwrite)
-    done = set(out_proxy.claim(ids, settings, overwrite)) & set(
-        out_ref.claim(ids, settings, overwrite))
+    out_proxy.check(ids, settings, overwrite, strings)
+    out_ref.check(ids, settings, overwrite, strings)
+    done = set(out_proxy.claim(ids, settings, overwrite, strings)) & set(
+        out_ref.claim(ids, settings, overwrite, strings))
     todo = [i for i in ids if f'{i}.png' not in done]
     pipeline = build_cam_pipeline(model.cfg)
     bar = ProgressBar(len(todo)) if show_progress and todo else None
