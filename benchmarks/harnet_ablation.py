@@ -25,6 +25,14 @@ twins ``ATSS+HA`` (``configs/demo/harnet_atss_r18_demo.py``) and
 paired with its own baseline (``BASELINES``): the ATSS variants with ATSS,
 every other one with the RetinaNet twin.
 
+The twins share the initialisation *scheme* of the parts they have in
+common, not the values: a twin constructs its attention modules before
+``init_weights`` re-draws every weight, so one seed gives other draws.
+``--shared-init`` makes the values equal: before the first iteration each
+run copies in every parameter and buffer that its baseline, built with the
+run's seed and initialised, has under the same name and shape (backbone,
+FPN, towers, predictors; a list neck's first module counts as the FPN).
+
 Each run writes ``<work-dir>/runs/<variant>_seed<S>.json``; a run whose
 file exists is skipped, so an interrupted benchmark resumes and several
 invocations (one per core, ``OMP_NUM_THREADS=1``) can share a work dir.
@@ -44,6 +52,7 @@ import time
 from typing import Dict, List
 
 import torch
+from mmengine.hooks import Hook
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -158,6 +167,9 @@ def parse_args():
     p.add_argument('--work-dir', default='work_dirs/harnet_ablation')
     p.add_argument('--data-dir', default=None,
                    help='generated data (default: <work-dir>/data)')
+    p.add_argument('--shared-init', action='store_true',
+                   help='start every run from its baseline\'s initial '
+                   'values of the shared parameters (see above)')
     p.add_argument('--report-only', action='store_true')
     args = p.parse_args()
     if args.variants is None:
@@ -187,15 +199,71 @@ def build_variant(name: str, args, data_root: str):
     return cfg
 
 
+def reference_key(key: str) -> str:
+    """The baseline's name of a twin's tensor: the FPN is ``neck.0`` under
+    a list neck (FPN then DyHead) and ``neck`` in the baseline."""
+    return key.replace('neck.0.', 'neck.', 1) if key.startswith(
+        'neck.0.') else key
+
+
+def initial_state(cfg, seed: int) -> Dict[str, torch.Tensor]:
+    """``cfg.model`` built with torch seeded to ``seed`` and initialised;
+    torch's global random state is left as it was."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+    return model.state_dict()
+
+
+def copy_shared(model: torch.nn.Module,
+                reference: Dict[str, torch.Tensor]) -> List[str]:
+    """Copy into ``model`` every tensor of ``reference`` with the same name
+    (:func:`reference_key`) and shape; returns the copied names."""
+    copied = []
+    with torch.no_grad():
+        for key, value in model.state_dict().items():
+            ref = reference.get(reference_key(key))
+            if ref is not None and ref.shape == value.shape:
+                value.copy_(ref)
+                copied.append(key)
+    return copied
+
+
+class SharedInitHook(Hook):
+    """Before the first iteration, :func:`copy_shared` from ``reference``
+    (after the Runner's ``init_weights``, before the optimiser's first
+    step). ``copied`` holds the names."""
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, reference: Dict[str, torch.Tensor]) -> None:
+        self.reference = reference
+        self.copied: List[str] = []
+
+    def before_train(self, runner) -> None:
+        self.copied = copy_shared(runner.model, self.reference)
+
+
 def run_one(name: str, seed: int, args, data_root: str) -> dict:
     cfg = build_variant(name, args, data_root)
     work_dir = osp.join(args.work_dir, f'{name.strip("+")}_seed{seed}')
-    result = train_config(cfg, work_dir, seed)
+    hooks = []
+    if getattr(args, 'shared_init', False):
+        base = baseline_of(name) or name
+        hooks.append(SharedInitHook(initial_state(
+            build_variant(base, args, data_root), seed)))
+    result = train_config(cfg, work_dir, seed, extra_hooks=hooks)
     model = result.runner.model
     row = {label: 100 * float(result.metrics.get(key, 0.0))
            for label, key in METRICS}
     row.update(variant=name, seed=seed, seconds=result.seconds,
                empty=not result.metrics)
+    if hooks:
+        row['shared_init'] = len(hooks[0].copied)
     head = model.bbox_head
     if getattr(head, 'spatial_attention', None) is not None:
         row['mask'] = spatial_mask_contrast(
@@ -300,6 +368,13 @@ def report(args) -> str:
     header = (f'{args.iters} iters x batch 8, demo data (easy, 128 px, '
               f'data seed {args.data_seed}), overrides {args.overrides}, '
               f'torch {torch.__version__}, {platform.machine()}')
+    shared = sorted({r.get('shared_init') is not None
+                     for seeds in runs.values() for r in seeds.values()})
+    if shared == [True]:
+        header += ', shared init (--shared-init)'
+    elif shared == [False, True]:
+        header += ', SOME runs with --shared-init (mixed work dir)'
+
     text = '\n'.join([header, ''] + lines + contrast_lines + targets)
     print(text)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:

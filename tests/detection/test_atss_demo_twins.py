@@ -9,7 +9,9 @@ are drawn identically at construction, but a twin constructs more modules
 re-drawn values differ (measured; the RetinaNet ablation twins are in the
 same position, see docs/benchmarks_harnet.md). The benchmark's paired seeds
 share the data order; the init draws are part of the noise the per-seed
-differences carry.
+differences carry, unless ``benchmarks/harnet_ablation.py --shared-init``
+copies the baseline's initial values in (tested in
+test_harnet_ablation_cfg.py).
 """
 import copy
 import os.path as osp

@@ -5,6 +5,7 @@ import importlib.util
 import os.path as osp
 
 import pytest
+import torch
 
 from mmattn.experiment import apply_overrides, load_config
 
@@ -164,3 +165,36 @@ def test_report_names_each_rows_baseline(tmp_path):
     assert row.split(' | ')[1] == 'ATSS'
     assert '+1.0, +2.0, +1.0' in row and '+1.33 ± 0.33' in row
     assert (tmp_path / 'ablation.png').is_file()
+
+
+def test_shared_init_copies_the_baselines_initial_values(tmp_path):
+    from types import SimpleNamespace
+    args = SimpleNamespace(overrides='{}', iters=300)
+    state = torch.get_rng_state()
+    atss = BENCH.initial_state(
+        BENCH.build_variant('ATSS', args, str(tmp_path)), seed=1)
+    assert torch.equal(torch.get_rng_state(), state)  # RNG left alone
+    for name, not_shared in (('ATSS+HA', '.gn.'), ('ATSS+DyHead', '_convs.')):
+        cfg = BENCH.build_variant(name, args, str(tmp_path))
+        from mmdet.registry import MODELS
+        torch.manual_seed(1)
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        twin = model.state_dict()
+        # without the copy the same seed gives other values
+        assert not torch.equal(twin['backbone.conv1.weight'],
+                               atss['backbone.conv1.weight'])
+        copied = BENCH.copy_shared(model, atss)
+        twin = model.state_dict()
+        left = [k for k in atss
+                if BENCH.reference_key(k) == k and k not in copied and
+                k.replace('neck.', 'neck.0.', 1) not in copied]
+        # everything of ATSS is copied but what the twin does not have:
+        # the tower GNs (CLGN holds them) or the whole tower (DyHead)
+        assert left and all('bbox_head.' in k and not_shared in k
+                            for k in left), left
+        for key in copied:
+            assert torch.equal(twin[key], atss[BENCH.reference_key(key)])
+        assert 'backbone.conv1.weight' in copied
+        assert 'bbox_head.atss_cls.weight' in copied
+        assert any(k.startswith('neck.') and 'lateral' in k for k in copied)
