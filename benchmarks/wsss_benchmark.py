@@ -11,18 +11,19 @@ The chain of docs/wsss_from_tags.md, on generated data, per training seed:
    references stay out of it.
 2. The CAM classifier (``configs/wsss/cam_r18_tiny_synthetic.py`` plus the
    size overrides of :func:`cam_overrides`) trained on the tags through
-   mmengine's Runner, its backbone initialised from the same classifier
-   trained on the tags of a second, disjoint generated set (the analogue of
-   an ImageNet initialisation: images and tags only, no mask anywhere).
+   mmengine's Runner, from scratch (``--pretrain-iters N`` initialises every
+   backbone from the classifier trained on the tags of a second, disjoint
+   generated set instead: images and tags only, no mask anywhere).
 3. ``tools/make_proxies.py`` (the tool, as a user runs it) writes the proxy
-   masks and foreground references with its defaults. The pseudo labels of
+   masks and foreground references with its defaults except
+   ``--bg-threshold`` (``--bg-threshold``, 0.5). The pseudo labels of
    the training images are scored against their ground truth at each step:
    the seed CAM (threshold background), after pixel-adaptive refinement,
    and after ignoring low-confidence pixels (mIoU on the pixels kept, and
-   the share ignored).
+   the share ignored); the seed CAM also at other background thresholds.
 4. Segmenters retrained on those proxies, through the variant tables of
    ``benchmarks/sal_selection_benchmark.py`` (the shipped tiny SAL configs
-   plus overrides, same size, schedule, backbone initialisation and seed):
+   plus overrides, same size, schedule, initialisation and seed):
 
    ========  =============================================================
    ``CE``    plain cross-entropy on every proxy (its ``P2``)
@@ -83,6 +84,8 @@ MAKE_PROXIES = osp.join(ROOT, 'tools', 'make_proxies.py')
 #: this benchmark's name -> the selection benchmark's variant
 SEG_VARIANTS = {'CE': 'P2', 'SAL': 'P5', 'GT': 'clean'}
 PSEUDO_STEPS = ('seed', 'refined', 'proxy')
+#: background thresholds the seed CAM is also scored at (sensitivity)
+SEED_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def parse_args(argv=None):
@@ -95,12 +98,18 @@ def parse_args(argv=None):
     p.add_argument('--num-classes', type=int, default=2)
     p.add_argument('--data-seed', type=int, default=0)
     p.add_argument('--pretrain-data-seed', type=int, default=1)
-    p.add_argument('--pretrain-iters', type=int, default=2000,
-                   help='CAM classifier iterations on the tags of the '
-                   'disjoint set (0: every model from scratch)')
+    p.add_argument('--pretrain-iters', type=int, default=0,
+                   help='initialise every backbone from the CAM classifier '
+                   'trained this many iterations on the tags of a disjoint '
+                   'set (default 0: every model from scratch; the pilot in '
+                   'docs/benchmarks_wsss.md found such a backbone makes the '
+                   'CAMs localise less)')
     p.add_argument('--cam-iters', type=int, default=1000)
     p.add_argument('--seg-iters', type=int, default=1000)
     p.add_argument('--backbone-width', type=int, default=32)
+    p.add_argument('--bg-threshold', type=float, default=0.5,
+                   help="make_proxies.py's --bg-threshold (its default is "
+                   '0.3; 0.5 chosen on the seed-1 pilot, see the docs)')
     p.add_argument('--keep-fraction', type=float, default=0.5,
                    help="the pipeline's tau rule keeps this best-scored "
                    'share (its default)')
@@ -246,7 +255,8 @@ def train_cam(args, seed: int, data_root: str, backbone: str) -> dict:
 def make_proxies(seed: int, data_root: str, cam: dict, args) -> None:
     """``tools/make_proxies.py`` with its defaults (resumes by itself)."""
     cmd = [sys.executable, MAKE_PROXIES, cam['config'], cam['checkpoint'],
-           data_root, '--no-progress']
+           data_root, '--bg-threshold', str(args.bg_threshold),
+           '--no-progress']
     log_path = osp.join(args.work_dir, f'seed{seed}', 'make_proxies.log')
     print(f'[wsss] {" ".join(cmd)}  (log: {log_path})', flush=True)
     with open(log_path, 'a') as log:
@@ -305,11 +315,19 @@ def score_pseudo_labels(seed: int, data_root: str, cam: dict,
     num_classes = model.num_classes
     areas = {step: np.zeros((4, num_classes)) for step in PSEUDO_STEPS}
     per_image, ignored, mismatched = {}, [], 0
+    sweep = {thr: np.zeros((4, num_classes)) for thr in SEED_THRESHOLDS}
     for image_id in ids:
         img_path = osp.join(data_root, 'JPEGImages', image_id + '.jpg')
         cams = predict_cams(model, pipeline, img_path, tags[image_id])
         rgb = np.ascontiguousarray(read_image(img_path)[..., ::-1])
-        labels = cam_to_proxy(rgb, cams, tags[image_id], ProxyOptions())
+        labels = cam_to_proxy(rgb, cams, tags[image_id],
+                              ProxyOptions(bg_threshold=args.bg_threshold))
+        for thr in SEED_THRESHOLDS:
+            seed_only = cam_to_proxy(
+                rgb, cams, tags[image_id],
+                ProxyOptions(bg_threshold=thr, refine='none',
+                             ignore='none')).seed
+            sweep[thr] += label_areas(seed_only, gt, num_classes)
         gt = read_label_map(osp.join(
             data_root, 'SegmentationClass', image_id + '.png'), num_classes)
         written = read_label_map(
@@ -323,7 +341,9 @@ def score_pseudo_labels(seed: int, data_root: str, cam: dict,
                 per_image[image_id] = miou(one)
         ignored.append(float(labels.ignored.mean()))
     result = {step: miou(areas[step]) for step in PSEUDO_STEPS}
-    result.update(ignored_fraction=float(np.mean(ignored)),
+    result.update(seed_by_threshold={str(t): miou(a)
+                                     for t, a in sweep.items()},
+                  ignored_fraction=float(np.mean(ignored)),
                   num_images=len(ids), per_image_proxy_mIoU=per_image,
                   differ_from_written=mismatched)
     with open(path, 'w') as f:
@@ -390,11 +410,13 @@ def format_report(args, rows: List[dict], meta: dict) -> str:
         f'images {args.img_size}x{args.img_size}, classes {meta["classes"]}, '
         f'data seed {args.data_seed}; images and tags only (the generator\'s '
         'proxies and saliency maps unused). CAM classifier: R-18 (GN) width '
-        f'{args.backbone_width} d8, {args.cam_iters} iterations, backbone '
-        f'pretrained {args.pretrain_iters} iterations on the tags of data '
-        f'seed {args.pretrain_data_seed}. Segmenters: {args.seg_iters} '
-        'iterations from the same backbone; mIoU = mean of the last 3 val '
-        'evaluations.')
+        f'{args.backbone_width} d8, {args.cam_iters} iterations; proxies: '
+        f'make_proxies.py defaults but --bg-threshold {args.bg_threshold}. '
+        f'Segmenters: {args.seg_iters} iterations; every backbone ' +
+        (f'pretrained {args.pretrain_iters} iterations on the tags of data '
+         f'seed {args.pretrain_data_seed}' if args.pretrain_iters else
+         'from scratch') +
+        '; mIoU = mean of the last 3 val evaluations.')
     lines.append('\n| seed | val CAM mIoU | seed CAM | refined | proxy '
                  '(labelled px) | ignored % | scorer Pearson (Spearman) '
                  'vs proxy mIoU | kept | kept / all proxy mIoU | CE | SAL | '
@@ -425,6 +447,12 @@ def format_report(args, rows: List[dict], meta: dict) -> str:
         f'{mean(lambda r: r["runs"]["CE"]["mIoU"]):.2f} | '
         f'{mean(lambda r: r["runs"]["SAL"]["mIoU"]):.2f} | '
         f'{mean(lambda r: r["runs"]["GT"]["mIoU"]):.2f} | |')
+    lines.append('\nSeed CAM mIoU by background threshold (refine none, '
+                 'ignore none): ' + '; '.join(
+                     f'seed {r["seed"]}: ' + ', '.join(
+                         f'{t} {v:.2f}' for t, v in
+                         r['pseudo']['seed_by_threshold'].items())
+                     for r in rows))
     lines.append('')
     checks = [
         ('refinement - seed CAM >= +5 mIoU',
@@ -482,6 +510,9 @@ def plot(rows: List[dict], path: str) -> None:
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    # A work dir keeps the settings of its first run (results of other
+    # settings are never mixed into one report).
+    sal_bench.check_settings(args)
     full_data = generate(args, osp.join(args.work_dir, 'data'),
                          args.data_seed)
     with open(osp.join(full_data, 'meta.json')) as f:
