@@ -84,7 +84,7 @@ SEG_MODELS = (('plain_ce', 'plain CE, all proxies',
 #: spread over these (the pipeline trains SAL with the first).
 SEG_SEEDS = (0, 1, 2)
 PIPELINE = osp.join(REPO_ROOT, 'tools', 'sal_pipeline.py')
-#: The demo's scorer: the tiny scorer, 15 epochs (docs/demo.md).
+#: The demo's scorer: the tiny scorer, 10 epochs (docs/demo.md).
 SCORER_CONFIG = 'mask-scorer_demo.py'
 #: The scorer's training set: 3 degraded and 1 cut-paste sample per good
 #: proxy, dilation beside erosion and erasing (docs/benchmarks_sal.md).

@@ -36,10 +36,10 @@ train_dataloader = dict(
             dict(type='LoadAnnotations'),
             dict(
                 type='RandomResize',
-                scale=(96, 96),
+                scale=(64, 64),
                 ratio_range=(0.75, 1.5),
                 keep_ratio=True),
-            dict(type='RandomCrop', crop_size=(96, 96), cat_max_ratio=0.75),
+            dict(type='RandomCrop', crop_size=(64, 64), cat_max_ratio=0.75),
             dict(type='RandomFlip', prob=0.5),
             dict(type='PackSegInputs')
         ]))
