@@ -261,7 +261,7 @@ def run_one(name: str, seed: int, args, data_root: str) -> dict:
     row = {label: 100 * float(result.metrics.get(key, 0.0))
            for label, key in METRICS}
     row.update(variant=name, seed=seed, seconds=result.seconds,
-               empty=not result.metrics)
+               empty=not result.metrics, iters=args.iters)
     if hooks:
         row['shared_init'] = len(hooks[0].copied)
     head = model.bbox_head
@@ -365,7 +365,17 @@ def report(args) -> str:
                 f'{", ".join(f"{v:.3f}" for v in values)} (target >= 0.1 '
                 f'on one level) -> '
                 f'{"met" if min(values) >= 0.1 else "missed"}')
-    header = (f'{args.iters} iters x batch 8, demo data (easy, 128 px, '
+    # The schedule the runs were trained with (run files record it; older
+    # ones do not, and then only --iters can say).
+    recorded = sorted({r['iters'] for seeds in runs.values()
+                       for r in seeds.values() if 'iters' in r})
+    if not recorded:
+        iters = f'{args.iters} (--iters; the run files do not record it)'
+    elif len(recorded) == 1:
+        iters = str(recorded[0])
+    else:
+        iters = f'MIXED {recorded}'
+    header = (f'{iters} iters x batch 8, demo data (easy, 128 px, '
               f'data seed {args.data_seed}), overrides {args.overrides}, '
               f'torch {torch.__version__}, {platform.machine()}')
     shared = sorted({r.get('shared_init') is not None

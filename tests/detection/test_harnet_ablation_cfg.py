@@ -165,6 +165,14 @@ def test_report_names_each_rows_baseline(tmp_path):
     assert row.split(' | ')[1] == 'ATSS'
     assert '+1.0, +2.0, +1.0' in row and '+1.33 ± 0.33' in row
     assert (tmp_path / 'ablation.png').is_file()
+    # Run files without a recorded schedule: the header says it is --iters.
+    assert text.startswith('300 (--iters; the run files do not record it) '
+                           'iters')
+    # The runs' own schedule wins over a different --iters.
+    for path in runs_dir.iterdir():
+        row = json.loads(path.read_text())
+        path.write_text(json.dumps(dict(row, iters=250)))
+    assert BENCH.report(args).startswith('250 iters x batch 8')
 
 
 def test_shared_init_copies_the_baselines_initial_values(tmp_path):
