@@ -421,7 +421,7 @@ def format_report(args, rows: List[dict], meta: dict) -> str:
                  '(labelled px) | ignored % | scorer Pearson (Spearman) '
                  'vs proxy mIoU | kept | kept / all proxy mIoU | CE | SAL | '
                  'GT | SAL - CE |')
-    lines.append('| ' + ' | '.join(['---'] * 14) + ' |')
+    lines.append('| ' + ' | '.join(['---'] * 13) + ' |')
     for r in rows:
         p, s, runs = r['pseudo'], r['selection'], r['runs']
         lines.append(
