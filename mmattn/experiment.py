@@ -94,9 +94,10 @@ def apply_overrides(cfg: Config, overrides: Optional[Mapping[str,
                 raise KeyError(f'override {key!r}: {part!r} is not in the '
                                f'config ({cfg.filename})')
         # Replace, never merge into, an existing value (mmengine refuses to
-        # merge a dict into None, and a merge would keep stray keys).
-        if isinstance(value, dict) and isinstance(parent, dict) and \
-                leaf in parent:
+        # merge a dict into None, and a merge would keep stray keys). A
+        # top-level key's parent is the Config itself, which is no dict.
+        if isinstance(value, dict) and isinstance(parent, (dict, Config)) \
+                and leaf in parent:
             value = dict(value, _delete_=True)
         cfg.merge_from_dict({key: copy.deepcopy(value)})
     return cfg

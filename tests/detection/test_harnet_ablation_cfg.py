@@ -103,6 +103,21 @@ def test_the_parts_add_up_to_the_shipped_ha_config():
     assert cfg.model.to_dict() == load_config(BENCH.HARNET).model.to_dict()
 
 
+def test_apply_overrides_replaces_dicts_whole_at_every_depth():
+    """A dict value replaces the key's value, top-level keys included
+    (whose parent is the Config, not a dict): no stray key survives."""
+    from mmengine.config import Config
+    cfg = Config(dict(train_cfg=dict(type='IterBasedTrainLoop', max_iters=9,
+                                     val_interval=3),
+                      model=dict(head=dict(a=1, b=2))))
+    apply_overrides(cfg, {'train_cfg': dict(type='IterBasedTrainLoop',
+                                            max_iters=4),
+                          'model.head': dict(a=5)})
+    assert cfg.train_cfg.to_dict() == dict(type='IterBasedTrainLoop',
+                                           max_iters=4)
+    assert cfg.model.head.to_dict() == dict(a=5)
+
+
 def test_apply_overrides_names_a_missing_parent():
     cfg = load_config(BENCH.TWIN)
     with pytest.raises(KeyError, match="'bbox_haed' is not in the config"):
