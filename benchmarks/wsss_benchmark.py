@@ -454,28 +454,27 @@ def format_report(args, rows: List[dict], meta: dict) -> str:
                          r['pseudo']['seed_by_threshold'].items())
                      for r in rows))
     lines.append('')
-    checks = [
-        ('refinement - seed CAM >= +5 mIoU',
-         paired(rows, lambda r: r['pseudo']['seed'],
-                lambda r: r['pseudo']['refined']), lambda d: d['mean'] >= 5),
-        ('SAL not below plain CE (SAL - CE >= 0)',
-         paired(rows, lambda r: r['runs']['CE']['mIoU'],
-                lambda r: r['runs']['SAL']['mIoU']),
-         lambda d: d['mean'] >= 0),
+    def pseudo(step):
+        return lambda r: r['pseudo'][step]
+
+    def val(name):
+        return lambda r: r['runs'][name]['mIoU']
+
+    # (text, before, after, target on the mean difference or None)
+    comparisons = [
+        ('refinement - seed CAM >= +5 mIoU', pseudo('seed'),
+         pseudo('refined'), 5),
+        ('SAL not below plain CE (SAL - CE >= 0)', val('CE'), val('SAL'), 0),
+        ('ignore - refined', pseudo('refined'), pseudo('proxy'), None),
+        ('GT - SAL', val('SAL'), val('GT'), None),
     ]
-    for text, d, ok in checks:
-        lines.append(
-            f'{text}: {d["mean"]:+.2f} +- {d["se"]:.2f} SE (per seed '
-            f'{", ".join(f"{x:+.2f}" for x in d["diffs"])}) -> '
-            f'{"met" if ok(d) else "MISSED"}')
-    for text, get in (
-            ('ignore - refined', lambda r: r['pseudo']['proxy']),
-            ('GT - SAL', lambda r: r['runs']['GT']['mIoU'])):
-        base = (lambda r: r['pseudo']['refined']) if text.startswith(
-            'ignore') else (lambda r: r['runs']['SAL']['mIoU'])
-        d = paired(rows, base, get)
-        lines.append(f'{text}: {d["mean"]:+.2f} +- {d["se"]:.2f} SE (per '
-                     f'seed {", ".join(f"{x:+.2f}" for x in d["diffs"])})')
+    for text, before, after, target in comparisons:
+        d = paired(rows, before, after)
+        line = (f'{text}: {d["mean"]:+.2f} +- {d["se"]:.2f} SE (per seed '
+                f'{", ".join(f"{x:+.2f}" for x in d["diffs"])})')
+        if target is not None:
+            line += f' -> {"met" if d["mean"] >= target else "MISSED"}'
+        lines.append(line)
     contrast = [r['runs']['SAL']['attention']['mean_contrast'] for r in rows
                 if 'attention' in r['runs']['SAL']]
     if contrast:
