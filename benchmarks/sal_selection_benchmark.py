@@ -146,6 +146,12 @@ DEFAULT_MIXTURE = 'clean=0.3,mild=0.1,moderate=0.1,severe=0.5'
 DEFAULT_SYNTHESIS = ('intermediate_ratio=3', 'paste_ratio=1',
                      'ops=[erode,erase,dilate]')
 DEFAULT_SCORER_OPTIONS = ('train_cfg.max_epochs=40', )
+# Class-aware (docs/benchmarks_sal.md, session 9): the binary scorer cannot
+# see a whole object in another class of the image's tags, half the severe
+# proxies here.
+DEFAULT_SCORER_CONFIG = osp.join(
+    ROOT, 'configs', 'mask_scoring',
+    'mask-scorer-tiny-cls_1xb16-20e_synthetic-48x48.py')
 MASK_DIRS = dict(proxy='SegmentationClassProxy', gt='SegmentationClass')
 # Arguments that do not change what a run computes.
 _RUN_INDEPENDENT_ARGS = ('seeds', 'variants', 'threads', 'num_workers',
@@ -198,6 +204,12 @@ def parse_args(argv=None):
                      'fraction P4-oracle keeps at --tau-oracle 0.8 on the '
                      'default data, 342/800, so that P3, P4 and P4-oracle '
                      'train on as many images and differ only in which)')
+    sel.add_argument('--scorer-config', default=DEFAULT_SCORER_CONFIG,
+                     help="passed to the pipeline's --scorer-config "
+                     '(default: the class-aware tiny scorer, configs/'
+                     'mask_scoring/mask-scorer-tiny-cls_1xb16-20e_synthetic-'
+                     '48x48.py; the binary one of the paper is mask-scorer-'
+                     'tiny_1xb16-20e_synthetic-48x48.py)')
     sel.add_argument('--synthesis-options', nargs='+',
                      default=list(DEFAULT_SYNTHESIS), metavar='KEY=VALUE',
                      help="passed to the pipeline's --synthesis-options "
@@ -290,6 +302,8 @@ def run_pipeline_scores(args, data_root: str, key: str) -> dict:
            '--score-key', key, '--tau-rule', args.tau_rule,
            '--keep-fraction', str(args.keep_fraction), '--stop-after', 'tau',
            '--seed', str(args.data_seed), '--no-progress']
+    if key == 'SF':
+        cmd += ['--scorer-config', args.scorer_config]
     if key == 'SF' and args.synthesis_options:
         cmd += ['--synthesis-options'] + list(args.synthesis_options)
     if key == 'SF' and args.scorer_cfg_options:

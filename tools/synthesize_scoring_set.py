@@ -47,6 +47,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         '0.75)')
     parser.add_argument('--paste-ratio', type=float, default=0.5,
                         help='cut-paste samples per positive (paper: 0.5)')
+    parser.add_argument('--class-aware', action='store_true',
+                        help='label-map masks and relabelled samples, for a '
+                        'class-aware scorer (an mmattn extension)')
+    parser.add_argument('--relabel-ratio', type=float, default=None,
+                        help='relabelled samples per positive (default 0.5 '
+                        'with --class-aware)')
+    parser.add_argument('--num-classes', type=int, default=21,
+                        help='classes of the label maps, background '
+                        'included (VOC: 21)')
     parser.add_argument('--val-fraction', type=float, default=0.0)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--overwrite', action='store_true')
@@ -61,7 +70,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cfg = SynthesisConfig(ops=args.ops, target=args.target,
                           intermediate_ratio=args.intermediate_ratio,
                           paste_ratio=args.paste_ratio,
-                          val_fraction=args.val_fraction)
+                          val_fraction=args.val_fraction,
+                          class_aware=args.class_aware,
+                          relabel_ratio=args.relabel_ratio)
     with_gt = args.with_gt or args.target == 'gt'
     summary = synthesize_scoring_set(
         args.out,
@@ -69,7 +80,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         ref_dir=osp.join(args.data_root, args.ref_subdir),
         img_dir=osp.join(args.data_root, args.img_subdir),
         gt_dir=osp.join(args.data_root, args.gt_subdir) if with_gt else None,
-        image_ids=ids, cfg=cfg, seed=args.seed, overwrite=args.overwrite)
+        image_ids=ids, cfg=cfg, seed=args.seed,
+        num_classes=args.num_classes, overwrite=args.overwrite)
     print(json.dumps({k: v for k, v in summary.items()
                       if k != 'source_scores'}, indent=1))
     return summary

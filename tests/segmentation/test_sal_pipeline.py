@@ -428,3 +428,50 @@ def test_synthesis_options_reach_the_scorer_set_and_bad_ones_are_named(
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / 'bad').exists()
+
+
+CLS_SCORER = osp.join(ROOT, 'configs', 'mask_scoring',
+                      'mask-scorer-tiny-cls_1xb16-20e_synthetic-48x48.py')
+
+
+def test_a_class_aware_scorer_gets_a_class_aware_training_set(
+        data_root, sal_config, tmp_path):
+    tool = load_tool()
+    work = tmp_path / 'work'
+    assert tool.main(
+        base_args(data_root, work, sal_config, '--stop-after', 'fine_scores',
+                  '--scorer-config', CLS_SCORER, '--synthesis-options',
+                  'relabel_ratio=1')) == 0
+    summary = json.loads((work / 'scoring_set' / 'summary.json').read_text())
+    assert summary['config']['class_aware'] is True
+    assert summary['kinds']['relabel'] == summary['num_positive_sources']
+    scorer_cfg = Config.fromfile(str(work / 'scorer' / 'scorer_config.py'))
+    assert scorer_cfg.model.data_preprocessor.num_classes == 21
+    assert scorer_cfg.train_dataloader.dataset.pipeline[1]['type'] == \
+        'LoadLabelMask'
+    scores = load_mask_score_file(
+        str(work / 'fine_scores' / 'mask_scores.json')).scores
+    assert sorted(scores) == sorted(ids_of(data_root, 'train'))
+    assert all(0 <= row['P'] <= 1 for row in scores.values())
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--scorer-config', CLS_SCORER, '--scorer-cfg-options',
+      'model.data_preprocessor.num_classes=5', 'model.in_channels=8'],
+     'is a class-aware scorer for 5 classes (model.data_preprocessor.'
+     'num_classes) but the proxy masks have 21'),
+    (['--synthesis-options', 'relabel_ratio=1'],
+     'relabel_ratio > 0 needs class_aware=True'),
+    (['--scorer-config', CLS_SCORER, '--synthesis-options',
+      'class_aware=False'],
+     'leave class_aware out: the scorer config decides it'),
+])
+def test_a_scorer_and_synthesis_that_disagree_stop_in_the_check(
+        data_root, sal_config, tmp_path, capsys, extra, message):
+    tool = load_tool()
+    work = tmp_path / 'work'
+    assert tool.main(base_args(data_root, work, sal_config, *extra)) == 1
+    error = capsys.readouterr().err
+    assert error.startswith('sal_pipeline.py: error: ')
+    assert message in error
+    assert sorted(os.listdir(work)) == ['check', 'mmattn_pipeline.json']

@@ -21,8 +21,10 @@ from .metrics import (MaskScoreMetric, pearson_correlation,
                       spearman_correlation)
 from .scoring import (TRUTHS, MaskScorer, score_proxy_masks,
                       summarize_scores)
-from .synthesis import ScoringSample, SynthesisConfig, synthesize_scoring_set
-from .transforms import (LoadBinaryMask, PackMaskScoringInputs,
+from .synthesis import (ScoringSample, SynthesisConfig, labels_within,
+                        relabel_object, relabel_target,
+                        synthesize_scoring_set)
+from .transforms import (LoadBinaryMask, LoadLabelMask, PackMaskScoringInputs,
                          build_inference_inputs)
 
 __all__ = [
@@ -36,9 +38,10 @@ __all__ = [
     'MaskScoringResBlock', 'AvgMaxPool2d', 'MaskScoreMetric',
     'pearson_correlation',
     'spearman_correlation', 'ScoringSample', 'SynthesisConfig',
-    'synthesize_scoring_set',
+    'synthesize_scoring_set', 'labels_within', 'relabel_object',
+    'relabel_target',
     'MaskScorer', 'TRUTHS', 'score_proxy_masks', 'summarize_scores',
-    'LoadBinaryMask',
+    'LoadBinaryMask', 'LoadLabelMask',
     'PackMaskScoringInputs', 'build_inference_inputs', 'build_strict_scorer',
     'score_folder', 'score_output_paths'
 ]

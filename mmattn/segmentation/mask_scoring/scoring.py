@@ -41,7 +41,7 @@ TRUTHS = {
 }
 
 _LOADING_TRANSFORMS = ('LoadImageFromFile', 'LoadBinaryMask',
-                       'LoadAnnotations')
+                       'LoadLabelMask', 'LoadAnnotations')
 
 
 class MaskScorer:
@@ -85,10 +85,21 @@ class MaskScorer:
             if t['type'] not in _LOADING_TRANSFORMS
         ]) if pipeline else None
 
+    @property
+    def num_classes(self) -> Optional[int]:
+        """``None`` for the paper's binary scorer; the number of classes
+        ``K`` (background included) of a class-aware one, whose masks are
+        label maps."""
+        return getattr(self.model.data_preprocessor, 'num_classes', None)
+
     @torch.no_grad()
     def __call__(self, images: Sequence[np.ndarray],
                  masks: Sequence[np.ndarray]) -> np.ndarray:
-        """``P`` for each (BGR image, binary mask) pair, in ``[0, 1]``.
+        """``P`` for each (BGR image, mask) pair, in ``[0, 1]``.
+
+        A mask is a label map ``(H, W)`` of class indices (0 background,
+        ignored pixels set to 0) or a binary mask; a binary scorer uses only
+        its foreground, a class-aware one (:attr:`num_classes`) its classes.
 
         Returns:
             float64 ``(N,)``.
@@ -144,6 +155,12 @@ def score_proxy_masks(image_ids: Sequence[str],
     """
     if scorer is not None and img_dir is None:
         raise ValueError('the scoring network needs the images (img_dir)')
+    if scorer is not None and scorer.num_classes not in (None, num_classes):
+        raise ValueError(
+            f'the scorer is class-aware for {scorer.num_classes} classes but '
+            f'the proxy masks have {num_classes} (background included); '
+            'train or pick a scorer config with num_classes = '
+            f'{num_classes}')
     results: Dict[str, dict] = {}
     pending: List[tuple] = []
 
@@ -174,6 +191,8 @@ def score_proxy_masks(image_ids: Sequence[str],
         row = {k: float(v) for k, v in scores.items()}
         row.update(P=None, SF=None, AC_gt=None, AC_gt_cls=None)
         mask = binary_foreground(data['proxy'], ignore_index)
+        # A class-aware scorer reads the classes; a binary one binarises.
+        labels = np.where(mask, data['proxy'], 0)
         if data['gt'] is not None:
             row['AC_gt'] = float(
                 accuracy_score(mask, binary_foreground(data['gt'],
@@ -185,7 +204,7 @@ def score_proxy_masks(image_ids: Sequence[str],
                                            data['image'], b, ignore_index))
         results[image_id] = row
         if scorer is not None:
-            pending.append((image_id, data['image'], mask))
+            pending.append((image_id, data['image'], labels))
             if len(pending) >= batch_size:
                 flush()
         if bar:

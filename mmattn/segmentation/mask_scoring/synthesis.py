@@ -14,6 +14,17 @@ From images with proxy masks ``B`` and reference masks ``H``:
    ``AC >= paste_host_thr`` (0.3); mask and reference are composited the
    same way.
 
+Class-aware synthesis (``class_aware=True``, an mmattn extension for a
+class-aware scorer): masks are written as label maps (VOC palette PNGs of
+class indices) instead of binary masks, degradations and cut-paste keep
+each pixel's class (a dilated pixel takes its nearest object's class), and
+
+5. relabel: one whole object (a connected region of one class) of a
+   positive takes another class among those the proxies use. Its target is the positive's ``AC`` times
+   the share of the foreground whose class was kept
+   (:func:`relabel_target`): the binary reference cannot see a class error,
+   so without these samples a scorer learns nothing about classes.
+
 Regression target (Eq. 6): the paper trains on ``AC`` *against the
 reference mask* ("the corresponding AC is calculated via comparing with the
 original reference masks"; "the score AC predicted by the coarse selection
@@ -40,11 +51,12 @@ from mmengine.utils import ProgressBar
 from scipy import ndimage
 
 from .coarse_scores import (PAPER_OBJECTNESS_WEIGHT, accuracy_score,
-                            binary_foreground)
+                            binary_foreground, class_aware_accuracy_score)
 from .mask_io import load_scoring_inputs
 
 __all__ = ['SynthesisConfig', 'ScoringSample', 'synthesize_scoring_set',
-           'erode_mask', 'dilate_mask', 'erase_mask', 'paste_object']
+           'erode_mask', 'dilate_mask', 'erase_mask', 'paste_object',
+           'relabel_object', 'relabel_target', 'labels_within']
 
 _OPS = ('erode', 'erase', 'dilate')
 
@@ -75,6 +87,11 @@ class SynthesisConfig:
             the scorer sees the data's own failure modes (missed objects,
             spurious blobs), not only the paper's extremes and erosions.
             An mmattn extension, off by default (the paper's set).
+        class_aware: Write label-map masks for a class-aware scorer and
+            add relabelled samples (see the module docstring). An mmattn
+            extension, off by default (the paper's binary scorer).
+        relabel_ratio: Relabelled samples per positive; ``None`` means 0.5
+            with ``class_aware`` and 0 without (it needs ``class_aware``).
     """
 
     def __init__(self,
@@ -89,7 +106,9 @@ class SynthesisConfig:
                  target: str = 'reference',
                  b: float = PAPER_OBJECTNESS_WEIGHT,
                  val_fraction: float = 0.0,
-                 all_proxies: bool = False) -> None:
+                 all_proxies: bool = False,
+                 class_aware: bool = False,
+                 relabel_ratio: Optional[float] = None) -> None:
         for name, value in (('positive_thr', positive_thr),
                             ('negative_thr', negative_thr),
                             ('paste_source_thr', paste_source_thr),
@@ -122,8 +141,18 @@ class SynthesisConfig:
         self.max_tries = int(max_tries)
         self.target = target
         self.b = b
+        if relabel_ratio is None:
+            relabel_ratio = 0.5 if class_aware else 0.0
+        if relabel_ratio < 0:
+            raise ValueError(
+                f'relabel_ratio must be >= 0, got {relabel_ratio}')
+        if relabel_ratio > 0 and not class_aware:
+            raise ValueError('relabel_ratio > 0 needs class_aware=True: a '
+                             'binary mask cannot show a relabelled object')
         self.val_fraction = val_fraction
         self.all_proxies = bool(all_proxies)
+        self.class_aware = bool(class_aware)
+        self.relabel_ratio = float(relabel_ratio)
 
     def to_dict(self) -> dict:
         return dict(vars(self))
@@ -186,6 +215,81 @@ def paste_object(host_img: np.ndarray, host_masks: Sequence[np.ndarray],
     return image, masks, pasted
 
 
+def labels_within(mask: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The classes of ``labels`` on a degraded binary ``mask``.
+
+    Pixels of ``mask`` that were foreground in ``labels`` keep their class;
+    new ones (dilation) take the class of the nearest foreground pixel of
+    ``labels``; everything else is background.
+
+    Args:
+        mask: bool ``(H, W)``, the degraded foreground.
+        labels: uint8 ``(H, W)`` class indices it was degraded from, with
+            some foreground.
+
+    Returns:
+        uint8 ``(H, W)``.
+    """
+    foreground = labels > 0
+    out = np.where(mask & foreground, labels, 0).astype(np.uint8)
+    grown = mask & ~foreground
+    if grown.any():
+        _, (iy, ix) = ndimage.distance_transform_edt(
+            ~foreground, return_indices=True)
+        out[grown] = labels[iy[grown], ix[grown]]
+    return out
+
+
+def relabel_object(rng: np.random.Generator, labels: np.ndarray,
+                   classes: Sequence[int]) -> Optional[Tuple[np.ndarray, int]]:
+    """Give one whole object of ``labels`` another class.
+
+    An object is a connected region (8-neighbourhood) of one class; it is
+    drawn uniformly among the map's objects, and its new class uniformly
+    among the other ``classes``.
+
+    Args:
+        rng: Random source.
+        labels: uint8 ``(H, W)`` class indices (0 background).
+        classes: Foreground classes to relabel to; the synthesis passes the
+            classes its proxies use, so the confusions are between classes
+            of the data (a class no image has would teach little).
+
+    Returns:
+        ``(relabelled map, changed pixels)``, or ``None`` when there is no
+        object or no other class.
+    """
+    objects = []
+    for cls in np.unique(labels[labels > 0]):
+        regions, count = ndimage.label(labels == cls,
+                                       structure=np.ones((3, 3), bool))
+        objects += [(int(cls), regions == k) for k in range(1, count + 1)]
+    if not objects:
+        return None
+    cls, region = objects[int(rng.integers(len(objects)))]
+    others = [int(c) for c in classes if c != cls]
+    if not others:
+        return None
+    out = labels.copy()
+    out[region] = others[int(rng.integers(len(others)))]
+    return out, int(region.sum())
+
+
+def relabel_target(ac: float, changed: int, foreground: int) -> float:
+    """Target of a relabelled sample: ``AC`` of its (unchanged) foreground
+    times the share of the foreground whose class was kept,
+    ``ac * (1 - changed / foreground)``.
+
+    Example: a positive with ``AC = 0.9`` and two objects of 30 and 10
+    pixels; relabelling the 10-pixel one gives ``0.9 * 30 / 40 = 0.675``,
+    relabelling an image's only object gives 0.
+    """
+    if foreground <= 0 or not 0 <= changed <= foreground:
+        raise ValueError(f'need 0 <= changed ({changed}) <= foreground '
+                         f'({foreground}) and foreground > 0')
+    return float(ac) * (1.0 - changed / foreground)
+
+
 @dataclass
 class ScoringSample:
     """One synthesised training pair of the mask scorer: an entry of
@@ -194,13 +298,18 @@ class ScoringSample:
     Attributes:
         sample_id (str): Unique id; also the mask's file name.
         img_path (str): Image, relative to the synthesis folder.
-        mask_path (str): Binary mask (0/255 PNG), relative to the folder.
+        mask_path (str): Binary mask (0/255 PNG), or with ``class_aware``
+            a label map (palette PNG of class indices), relative to the
+            folder.
         gt_score (float): The regression target (Eq. 6): ``score_reference``
             or ``score_gt``, as ``SynthesisConfig.target`` says.
         kind (str): ``positive``, ``negative``, ``proxy``, a degradation
-            (``erode``, ``erase``, ``dilate``) or ``paste``.
-        score_reference (float): AC of the mask against the reference.
-        score_gt (float, optional): AC against the ground truth, when given.
+            (``erode``, ``erase``, ``dilate``), ``paste`` or ``relabel``.
+        score_reference (float): AC of the mask against the reference
+            (for ``relabel``, :func:`relabel_target` of it).
+        score_gt (float, optional): AC against the ground truth, when given
+            (class-aware, :func:`class_aware_accuracy_score`, with
+            ``class_aware``).
         source_ids (list[str]): The input image(s) it was made from; the
             first decides its split.
     """
@@ -220,15 +329,19 @@ class ScoringSample:
 @dataclass
 class _SourceData:
     """The arrays of one input image: BGR ``image`` ``(H, W, 3)``, the
-    proxy's binary foreground ``mask``, the binary ``reference``, and with
-    ground truth its binary foreground ``gt_mask`` and ``gt_valid`` (not
-    ignore); all ``(H, W)``."""
+    proxy's ``labels`` (uint8 class indices, ignored pixels as background),
+    the binary ``reference`` and the ground truth label map ``gt`` (ignore
+    kept) when given; all ``(H, W)``."""
     image: np.ndarray
     img_path: str
-    mask: np.ndarray
+    labels: np.ndarray
     reference: np.ndarray
-    gt_mask: Optional[np.ndarray] = None
-    gt_valid: Optional[np.ndarray] = None
+    gt: Optional[np.ndarray] = None
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The proxy's binary foreground."""
+        return self.labels > 0
 
 
 class _Source:
@@ -247,14 +360,12 @@ class _Source:
                                    self.dirs['ref'], self.dirs['img'],
                                    self.dirs.get('gt'), **self.kwargs)
         ignore = self.kwargs.get('ignore_index', 255)
-        out = _SourceData(
+        proxy = data['proxy']
+        labels = np.where(binary_foreground(proxy, ignore), proxy, 0)
+        return _SourceData(
             image=data['image'], img_path=data['img_path'],
-            mask=binary_foreground(data['proxy'], ignore),
-            reference=data['reference'])
-        if data['gt'] is not None:
-            out.gt_mask = binary_foreground(data['gt'], ignore)
-            out.gt_valid = data['gt'] != ignore
-        return out
+            labels=labels.astype(np.uint8), reference=data['reference'],
+            gt=data['gt'])
 
 
 class _Writer:
@@ -267,13 +378,19 @@ class _Writer:
         os.makedirs(osp.join(out_dir, 'masks'), exist_ok=True)
         os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
 
-    def add(self, sample_id: str, kind: str, mask: np.ndarray,
+    def add(self, sample_id: str, kind: str, labels: np.ndarray,
             img_path: Optional[str], image: Optional[np.ndarray],
             score_reference: float, score_gt: Optional[float],
             source_ids: Sequence[str]) -> None:
+        """Write the mask of ``labels`` (uint8 class indices): the label
+        map itself when class-aware, else its binary foreground."""
         mask_rel = osp.join('masks', f'{sample_id}.png')
-        mmcv.imwrite(mask.astype(np.uint8) * 255,
-                     osp.join(self.out_dir, mask_rel))
+        if self.cfg.class_aware:
+            from mmattn.synthetic.seg import write_label_png
+            write_label_png(osp.join(self.out_dir, mask_rel), labels)
+        else:
+            mmcv.imwrite((labels > 0).astype(np.uint8) * 255,
+                         osp.join(self.out_dir, mask_rel))
         if image is not None:
             # PNG: a pasted image must not pick up JPEG artefacts that the
             # objectness term would see but the recorded score did not.
@@ -295,12 +412,21 @@ class _Writer:
                 source_ids=list(source_ids)))
 
 
-def _scores(cfg: SynthesisConfig, mask, reference, image, gt_mask, gt_valid):
-    ac_ref = float(accuracy_score(mask, reference, image, cfg.b))
+def _scores(cfg: SynthesisConfig, labels, reference, image, gt,
+            ignore_index):
+    """AC of ``labels``' foreground against the reference, and against the
+    ground truth ``gt`` when given (class-aware with ``cfg.class_aware``).
+    """
+    ac_ref = float(accuracy_score(labels > 0, reference, image, cfg.b))
     ac_gt = None
-    if gt_mask is not None:
+    if gt is not None and cfg.class_aware:
         ac_gt = float(
-            accuracy_score(mask, gt_mask, image, cfg.b, valid=gt_valid))
+            class_aware_accuracy_score(labels, gt, image, cfg.b,
+                                       ignore_index))
+    elif gt is not None:
+        ac_gt = float(
+            accuracy_score(labels > 0, binary_foreground(gt, ignore_index),
+                           image, cfg.b, valid=gt != ignore_index))
     return ac_ref, ac_gt
 
 
@@ -424,11 +550,13 @@ def synthesize_scoring_set(out_dir: str,
 
     # Pass 1: the reference AC of every proxy decides its role.
     bar = ProgressBar(len(sources)) if show_progress else None
+    proxy_classes = set()
     for src in sources:
         data = src.load()
-        src.ac_reference, src.ac_gt = _scores(cfg, data.mask, data.reference,
-                                              data.image, data.gt_mask,
-                                              data.gt_valid)
+        proxy_classes.update(np.unique(data.labels[data.labels > 0]).tolist())
+        src.ac_reference, src.ac_gt = _scores(cfg, data.labels,
+                                              data.reference, data.image,
+                                              data.gt, ignore_index)
         if bar:
             bar.update()
     positives = [s for s in sources if s.ac_reference >= cfg.positive_thr]
@@ -446,7 +574,7 @@ def synthesize_scoring_set(out_dir: str,
             else 'negative' if src.ac_reference <= cfg.negative_thr \
             else 'proxy'
         data = src.load()
-        writer.add(f'{src.image_id}_{kind}', kind, data.mask,
+        writer.add(f'{src.image_id}_{kind}', kind, data.labels,
                    data.img_path, None, src.ac_reference, src.ac_gt,
                    [src.image_id])
 
@@ -465,8 +593,9 @@ def synthesize_scoring_set(out_dir: str,
         new = _degrade(cfg, rng, data, op, level)
         if new is None:
             continue
+        new = labels_within(new, data.labels)
         ac_ref, ac_gt = _scores(cfg, new, data.reference, data.image,
-                                data.gt_mask, data.gt_valid)
+                                data.gt, ignore_index)
         writer.add(f'{src.image_id}_{op}_{made}', op, new, data.img_path,
                    None, ac_ref, ac_gt, [src.image_id])
         made += 1
@@ -492,21 +621,37 @@ def synthesize_scoring_set(out_dir: str,
             continue
         offset = _paste_offset(rng, h.image.shape[:2], box,
                                h.mask | h.reference)
-        has_gt = h.gt_mask is not None
-        host_masks = [h.mask, h.reference]
-        src_masks = [s.mask, s.reference]
-        if has_gt:
-            host_masks += [h.gt_mask, h.gt_valid]
-            src_masks += [s.gt_mask, s.gt_valid]
+        has_gt = h.gt is not None
+        host_masks = [h.labels, h.reference] + ([h.gt] if has_gt else [])
+        src_masks = [s.labels, s.reference] + ([s.gt] if has_gt else [])
         image, masks, _ = paste_object(h.image, host_masks, s.image,
                                        src_masks, s.mask, offset)
         ac_ref, ac_gt = _scores(cfg, masks[0], masks[1], image,
-                                masks[2] if has_gt else None,
-                                masks[3] if has_gt else None)
+                                masks[2] if has_gt else None, ignore_index)
         writer.add(f'{host.image_id}_paste_{src.image_id}_{pasted}', 'paste',
                    masks[0], None, image, ac_ref, ac_gt,
                    [host.image_id, src.image_id])
         pasted += 1
+
+    # Pass 4 (class-aware): whole objects of positives in another class.
+    n_relabel = int(round(cfg.relabel_ratio * len(positives)))
+    relabelled = 0
+    for k in range(n_relabel * cfg.max_tries):
+        if relabelled >= n_relabel or not positives:
+            break
+        src = positives[int(rng.integers(len(positives)))]
+        data = src.load()
+        changed = relabel_object(rng, data.labels, sorted(proxy_classes))
+        if changed is None:
+            continue
+        new, pixels = changed
+        ac_ref = relabel_target(src.ac_reference, pixels,
+                                int(data.mask.sum()))
+        _, ac_gt = _scores(cfg, new, data.reference, data.image, data.gt,
+                           ignore_index)
+        writer.add(f'{src.image_id}_relabel_{relabelled}', 'relabel', new,
+                   data.img_path, None, ac_ref, ac_gt, [src.image_id])
+        relabelled += 1
 
     train = [
         s.to_dict() for s in writer.samples if s.source_ids[0] not in val_ids

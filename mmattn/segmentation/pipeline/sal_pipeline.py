@@ -28,6 +28,7 @@ With ``--score-key SC`` stages 3-5 are not needed (selection on the coarse
 score); with ``--scorer-checkpoint`` stages 3-4 are not needed.
 """
 import argparse
+import copy
 import glob
 import json
 import os
@@ -215,7 +216,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                          f'SynthesisConfig takes {sorted(allowed)} (b and '
                          'val_fraction have their own flags)')
         try:
-            SynthesisConfig(**args.synthesis_options)
+            # class_aware comes from the scorer config (checked later).
+            SynthesisConfig(**dict(dict(class_aware=True),
+                                   **args.synthesis_options))
         except (TypeError, ValueError) as err:
             parser.error(f'--synthesis-options: {err}')
     args.scorer_config = args.scorer_config or default_config(
@@ -233,6 +236,16 @@ def _load_config(path: str, what: str) -> Config:
     if not osp.isfile(path):
         raise PipelineInputError(f'{what} not found: {path}')
     return Config.fromfile(path)
+
+
+def _scorer_classes(cfg: Config, options: Optional[dict]) -> Optional[int]:
+    """``num_classes`` of a class-aware scorer config (its data
+    preprocessor's), ``None`` for the paper's binary scorer."""
+    cfg = copy.deepcopy(cfg)
+    if options:
+        cfg.merge_from_dict(options)
+    preprocessor = cfg.get('model', {}).get('data_preprocessor') or {}
+    return preprocessor.get('num_classes')
 
 
 def _config_digest(cfg: Config) -> str:
@@ -260,6 +273,8 @@ class _Pipeline:
             raise PipelineInputError(
                 f'--num-classes not given and {args.sal_config} has no '
                 'model.decode_head.num_classes')
+        self.scorer_classes = _scorer_classes(self.scorer_cfg,
+                                              args.scorer_cfg_options)
         self.need_val_proxies = args.tau_rule == 'val-proxy'
         self.inputs = resolve_inputs(
             args.data_root, img_dir=args.img_dir, proxy_dir=args.proxy_dir,
@@ -331,6 +346,27 @@ class _Pipeline:
                     'trained with')
             else:
                 MaskScorer(args.scorer_config)  # builds a MaskScoringNet
+            if self.scorer_classes not in (None, self.num_classes):
+                raise PipelineInputError(
+                    f'{args.scorer_config} is a class-aware scorer for '
+                    f'{self.scorer_classes} classes (model.data_preprocessor.'
+                    f'num_classes) but the proxy masks have '
+                    f'{self.num_classes}: set num_classes = '
+                    f'{self.num_classes} in the scorer config')
+            try:
+                self._synthesis_config()
+            except ValueError as err:
+                raise PipelineInputError(
+                    f'--synthesis-options with {args.scorer_config}: {err}')
+            explicit = (args.synthesis_options or {}).get('class_aware')
+            if explicit is not None and \
+                    bool(explicit) != (self.scorer_classes is not None):
+                raise PipelineInputError(
+                    f'--synthesis-options class_aware={explicit} does not fit '
+                    f'{args.scorer_config}, a '
+                    + ('class-aware' if self.scorer_classes else 'binary') +
+                    ' scorer; leave class_aware out: the scorer config '
+                    'decides it')
         report = dict(
             num_train=len(inputs.train_ids), num_val=len(inputs.val_ids),
             evaluates=self.no_eval is None, num_classes=self.num_classes,
@@ -368,11 +404,18 @@ class _Pipeline:
         return dict(outputs=outputs, score_file='mask_scores_coarse.json',
                     mean=summary['mean'])
 
+    def _synthesis_config(self) -> SynthesisConfig:
+        """The scorer's training-set synthesis: ``--synthesis-options``,
+        class-aware exactly when the scorer config is."""
+        options = dict(self.args.synthesis_options or {})
+        options['class_aware'] = self.scorer_classes is not None
+        return SynthesisConfig(
+            val_fraction=self.args.scoring_val_fraction, b=self.args.b,
+            **options)
+
     def stage_scoring_set(self, stage_dir: str, resume: bool) -> dict:
         inputs = self.inputs
-        cfg = SynthesisConfig(
-            val_fraction=self.args.scoring_val_fraction, b=self.args.b,
-            **(self.args.synthesis_options or {}))
+        cfg = self._synthesis_config()
         summary = synthesize_scoring_set(
             stage_dir, inputs.proxy_dir, inputs.ref_dir, inputs.img_dir,
             image_ids=inputs.train_ids, cfg=cfg, seed=self.args.seed,
@@ -714,9 +757,8 @@ class _Pipeline:
             description='AC, CD, SC (Eq. 3-5)')
         if self.trains_scorer:
             run('scoring_set', self.stage_scoring_set,
-                dict(train=fp['train'], b=args.b, seed=args.seed,
-                     val_fraction=args.scoring_val_fraction,
-                     synthesis=args.synthesis_options,
+                dict(train=fp['train'], seed=args.seed,
+                     synthesis=self._synthesis_config().to_dict(),
                      num_classes=self.num_classes,
                      ref_threshold=args.ref_threshold),
                 description="the scorer's training set (Sec. III-B.2)")
