@@ -1,9 +1,10 @@
 # The class-aware tiny mask scorer (an mmattn extension of SAL's Table I
 # network): the mask enters as the binary channel plus one channel per
-# foreground class, so the network can see a region whose class does not
-# fit its appearance, an error the binary scorer (and the reference masks it
-# learns from) cannot see. Train it on a class-aware synthesis, which adds
-# relabelled objects:
+# foreground class, and P = P_fg * A, A the share of the mask's foreground
+# whose class a per-pixel class head agrees with, so the scorer can see a
+# region whose class does not fit its appearance, an error the binary
+# scorer (and the reference masks it learns from) cannot see. Train it on
+# a class-aware synthesis, which adds relabelled objects:
 #   python tools/synthesize_scoring_set.py --data-root data/synthetic_seg \
 #       --split train --out data/synthetic_seg/mask_scoring_cls \
 #       --class-aware --val-fraction 0.2
@@ -16,8 +17,7 @@ scoring_root = 'data/synthetic_seg/mask_scoring_cls'
 num_classes = 21
 
 model = dict(
-    in_channels=3 + 1 + num_classes - 1,  # image, binary mask, classes
-    data_preprocessor=dict(num_classes=num_classes))
+    num_classes=num_classes, data_preprocessor=dict(num_classes=num_classes))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -137,6 +137,64 @@ def test_load_label_mask_reads_palette_indices_and_ignore_as_background(
                              img=np.zeros((3, 3, 3), np.uint8)))
 
 
+# ---------------------------------------------------- the class head --
+def _logit(p):
+    return float(np.log(p / (1 - p)))
+
+
+def test_class_aware_score_is_the_binary_score_times_the_class_agreement():
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    kw = dict(stem_channels=8, channels=8, fc_channels=8)
+    binary = MODELS.build(dict(type='MaskScoringNet', **kw))
+    aware = MODELS.build(
+        dict(type='MaskScoringNet', num_classes=3,
+             data_preprocessor=dict(type='MaskScoringDataPreprocessor',
+                                    num_classes=3), **kw))
+    binary.init_weights()
+    aware.init_weights()
+    # A fresh head agrees with every class at class_prior (0.9).
+    torch.testing.assert_close(torch.sigmoid(aware.class_head.bias),
+                               torch.full((2, ), 0.9))
+    aware.load_state_dict(
+        dict(binary.state_dict(), **{
+            f'class_head.{k}': v
+            for k, v in aware.class_head.state_dict().items()
+        }))
+    with torch.no_grad():
+        aware.class_head.weight.zero_()
+        aware.class_head.bias.copy_(torch.tensor([_logit(0.8), _logit(0.2)]))
+    # 16x16 input -> a 4x4 grid at layer 6 (stride 4). Class 1 on 12 of its
+    # cells, class 2 on 4: A = (12 * 0.8 + 4 * 0.2) / 16 = 0.65.
+    labels = torch.zeros(16, 16, dtype=torch.uint8)
+    labels[:, :12] = 1
+    labels[:, 12:] = 2
+    packed = torch.cat([torch.randint(0, 255, (3, 16, 16),
+                                      dtype=torch.uint8), labels[None]])
+    data = dict(inputs=[packed], data_samples=[BaseDataElement()])
+    x_aware = aware.data_preprocessor(data)['inputs']
+    x_binary = binary.data_preprocessor(data)['inputs']
+    agreement = aware.class_agreement(x_aware)
+    torch.testing.assert_close(agreement, torch.tensor([0.65]))
+    torch.testing.assert_close(aware(x_aware), binary(x_binary) * 0.65)
+    # An empty mask has nothing to disagree with: A = 1.
+    empty = aware.data_preprocessor(
+        dict(inputs=[torch.cat([packed[:3], torch.zeros(1, 16, 16,
+                                                        dtype=torch.uint8)])],
+             data_samples=[BaseDataElement()]))['inputs']
+    assert aware.class_agreement(empty).item() == 1.0
+    with pytest.raises(ValueError, match='expects \\(N, 6, H, W\\) inputs '
+                       '\\(image \\+ mask \\+ 2 class channels\\)'):
+        aware(x_binary)
+    with pytest.raises(ValueError, match='preprocessor encodes '
+                       'num_classes=5'):
+        MODELS.build(dict(type='MaskScoringNet', num_classes=3,
+                          data_preprocessor=dict(
+                              type='MaskScoringDataPreprocessor',
+                              num_classes=5)))
+
+
 # ------------------------------------------------- synthesis, scoring --
 @pytest.fixture(scope='module')
 def seg_root(tmp_path_factory):
@@ -215,7 +273,7 @@ def test_relabelling_needs_class_aware_masks():
 
 def test_shipped_class_aware_config_scores_label_maps(seg_root):
     cfg = Config.fromfile(CLS_SCORER)
-    assert cfg.model.in_channels == 3 + cfg.num_classes
+    assert cfg.model.num_classes == cfg.num_classes
     scorer = MaskScorer(cfg)
     assert scorer.num_classes == cfg.num_classes == 21
     ids = open(osp.join(seg_root, 'ImageSets', 'Segmentation',
@@ -228,13 +286,16 @@ def test_shipped_class_aware_config_scores_label_maps(seg_root):
     rows = score_proxy_masks(ids, tags=tags, scorer=scorer,
                              show_progress=False, **dirs)
     assert all(0 <= rows[i]['P'] <= 1 for i in ids)
-    # The network sees the classes: swapping them changes its score.
+    # The network sees the classes: a class its head disagrees with
+    # scores lower.
+    with torch.no_grad():
+        scorer.model.class_head.bias[1] = -4.0  # class 2
     image = np.array(Image.open(osp.join(dirs['img_dir'],
                                          ids[0] + '.jpg')))[..., ::-1]
     labels = np.zeros(image.shape[:2], np.uint8)
     labels[10:30, 10:30] = 1
     swapped = np.where(labels > 0, 2, 0).astype(np.uint8)
-    assert scorer([image], [labels])[0] != scorer([image], [swapped])[0]
+    assert scorer([image], [swapped])[0] < 0.1 * scorer([image], [labels])[0]
     with pytest.raises(ValueError, match='class-aware for 21 classes but '
                        'the proxy masks have 3'):
         score_proxy_masks(ids, tags={i: t[:2] for i, t in tags.items()},

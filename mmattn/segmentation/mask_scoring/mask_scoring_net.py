@@ -3,7 +3,10 @@
 import copy
 from typing import Dict, List, Optional, Union
 
+import math
+
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModel, BaseModule
 from mmengine.registry import MODELS as MMENGINE_MODELS
@@ -108,8 +111,24 @@ class MaskScoringNet(BaseModel):
 
     Loss (Eq. 6): ``l2 = (P_i - AC_i) ** 2``, averaged over the batch.
 
+    Class-aware scoring (``num_classes=K``, an mmattn extension): the input
+    carries ``K - 1`` class channels after the binary mask (see
+    :class:`MaskScoringDataPreprocessor`), and ``P = P_fg * A``. ``P_fg``
+    is the network above on image + binary mask; ``A`` in ``[0, 1]`` is the
+    share of the mask's foreground whose class a per-pixel class head
+    agrees with: a 1x1 conv on layer 6's features (stride 4) gives each
+    class's sigmoid ``s_c``, and ``A = sum_c sum_px m_c s_c / sum_c sum_px
+    m_c`` with ``m_c`` the class-``c`` mask average-pooled to that grid
+    (``A = 1`` for an empty mask). The factorisation mirrors the
+    relabelled samples' target, ``AC * kept share`` (see
+    ``relabel_target``), and lets the head learn class appearance from the
+    regression loss alone.
+
     Args:
-        in_channels: Input channels, image + mask (4).
+        in_channels: Input channels: image + binary mask (4), or for a
+            class-aware scorer image + binary mask + one channel per
+            foreground class (``3 + K``, the data preprocessor's
+            ``num_classes = K``).
         stem_channels: Width of layer 1.
         channels: Width of layers 2-7.
         fc_channels: Width of layer 8.
@@ -124,13 +143,21 @@ class MaskScoringNet(BaseModel):
             inputs; the average keeps how much of the map responds, the
             maximum the strongest local evidence).
         loss_weight: Multiplies the L2 loss.
+        num_classes: ``None`` (the paper's binary scorer) or ``K``, the
+            classes of the proxies' label maps, background included
+            (class-aware scoring, above; the data preprocessor must have
+            the same ``num_classes``).
+        class_prior: Initial class agreement ``s_c`` of the class head
+            (its bias), so a fresh class-aware scorer starts near its
+            binary part.
         data_preprocessor: Config of the preprocessor that turns packed
-            ``(4, H, W)`` uint8 inputs into normalised float batches.
+            ``(4, H, W)`` uint8 inputs into normalised float batches of
+            ``in_channels`` channels.
         init_cfg: mmengine init config (Kaiming for convs, by default).
 
     Shapes:
-        input ``(N, in_channels, H, W)``, any ``H, W >= 8``; output
-        ``(N,)``.
+        input ``(N, in_channels, H, W)`` (class-aware: ``(N, in_channels +
+        K - 1, H, W)``), any ``H, W >= 8``; output ``(N,)``.
     """
 
     def __init__(self,
@@ -145,6 +172,8 @@ class MaskScoringNet(BaseModel):
                  output_bias_init: float = 0.5,
                  pool: str = 'avg',
                  loss_weight: float = 1.0,
+                 num_classes: Optional[int] = None,
+                 class_prior: float = 0.9,
                  data_preprocessor: Optional[dict] = dict(
                      type='MaskScoringDataPreprocessor'),
                  init_cfg: Optional[Union[dict, List[dict]]] = [
@@ -168,7 +197,25 @@ class MaskScoringNet(BaseModel):
         check_choice('pool', pool, _POOLS)
         if not loss_weight > 0:
             raise ValueError(f'loss_weight must be > 0, got {loss_weight}')
+        if num_classes is not None:
+            check_positive_int('num_classes', num_classes)
+            if num_classes < 2:
+                raise ValueError(f'num_classes must be >= 2 (background '
+                                 f'included), got {num_classes}')
+            preprocessor_classes = getattr(self.data_preprocessor,
+                                           'num_classes', num_classes)
+            if preprocessor_classes != num_classes:
+                raise ValueError(
+                    f'MaskScoringNet num_classes={num_classes} but its data '
+                    f'preprocessor encodes num_classes='
+                    f'{preprocessor_classes}: set both to the proxies\' '
+                    'classes')
+        if not 0 < class_prior < 1:
+            raise ValueError(
+                f'class_prior must be in (0, 1), got {class_prior}')
         self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.class_prior = float(class_prior)
         self.output_activation = output_activation
         self.output_bias_init = float(output_bias_init)
         self.loss_weight = float(loss_weight)
@@ -201,6 +248,8 @@ class MaskScoringNet(BaseModel):
         self.fc1 = nn.Linear(pooled, fc_channels)  # 8
         self.fc1_act = _build_act(block_act_cfg, fc_channels)
         self.fc2 = nn.Linear(fc_channels, 1)  # 9
+        self.class_head = None if num_classes is None else nn.Conv2d(
+            channels, num_classes - 1, 1)
         self._reset_output_bias()
 
     def _reset_output_bias(self) -> None:
@@ -210,24 +259,70 @@ class MaskScoringNet(BaseModel):
                 self.fc2.bias.fill_(float(torch.logit(torch.tensor(p))))
             else:
                 self.fc2.bias.fill_(self.output_bias_init)
+            if self.class_head is not None:
+                nn.init.normal_(self.class_head.weight, std=0.01)
+                self.class_head.bias.fill_(
+                    math.log(self.class_prior / (1 - self.class_prior)))
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the normalised input: ``in_channels``, plus ``K - 1``
+        class channels when class-aware."""
+        extra = 0 if self.num_classes is None else self.num_classes - 1
+        return self.in_channels + extra
 
     def init_weights(self) -> None:
-        """Apply ``init_cfg``, then restore the output bias (see class
-        docstring) that a generic Linear init would overwrite."""
+        """Apply ``init_cfg``, then restore the output bias and the class
+        head (see class docstring) that a generic init would overwrite."""
         super().init_weights()
         self._reset_output_bias()
 
     def extract_score(self, inputs: Tensor) -> Tensor:
-        """Raw network output ``(N,)`` for normalised ``(N, 4, H, W)``."""
-        if inputs.dim() != 4 or inputs.shape[1] != self.in_channels:
+        """Raw network output ``(N,)`` for a normalised
+        ``(N, in_channels, H, W)`` batch."""
+        if inputs.dim() != 4 or inputs.shape[1] != self.input_channels:
+            what = 'image + mask' if self.num_classes is None else \
+                f'image + mask + {self.num_classes - 1} class channels'
             raise ValueError(
-                f'MaskScoringNet expects (N, {self.in_channels}, H, W) '
-                f'inputs (image + mask), got {tuple(inputs.shape)}')
-        x = self.pool(self.layers(inputs)).flatten(1)
+                f'MaskScoringNet expects (N, {self.input_channels}, H, W) '
+                f'inputs ({what}), got {tuple(inputs.shape)}')
+        x = inputs[:, :self.in_channels]
+        for index, layer in enumerate(self.layers):
+            x = layer(x)
+            if index == 5:  # Table I's layer 6, stride 4
+                features = x
+        x = self.pool(x).flatten(1)
         x = self.fc2(self.fc1_act(self.fc1(x))).squeeze(1)
-        if self.output_activation == 'sigmoid':
-            return torch.sigmoid(x)
-        return torch.relu(x)
+        score = torch.sigmoid(x) if self.output_activation == 'sigmoid' \
+            else torch.relu(x)
+        if self.class_head is None:
+            return score
+        return score * self._class_agreement(features,
+                                             inputs[:, self.in_channels:])
+
+    def _class_agreement(self, features: Tensor, class_masks: Tensor) -> Tensor:
+        masks = F.adaptive_avg_pool2d(class_masks, features.shape[-2:])
+        agreement = torch.sigmoid(self.class_head(features))
+        area = masks.sum((1, 2, 3))
+        agree = (masks * agreement).sum((1, 2, 3))
+        return torch.where(area > 0, agree / area.clamp_min(1e-12),
+                           torch.ones_like(area))
+
+    @torch.no_grad()
+    def class_agreement(self, inputs: Tensor) -> Tensor:
+        """The class-aware factor ``A`` ``(N,)`` of a normalised batch (a
+        diagnostic: ``P = P_fg * A``).
+
+        Raises:
+            ValueError: The scorer is not class-aware.
+        """
+        if self.class_head is None:
+            raise ValueError('class_agreement needs a class-aware scorer '
+                             '(num_classes set)')
+        x = inputs[:, :self.in_channels]
+        for layer in list(self.layers)[:6]:
+            x = layer(x)
+        return self._class_agreement(x, inputs[:, self.in_channels:])
 
     @staticmethod
     def _targets(data_samples: List[BaseDataElement],
@@ -245,7 +340,7 @@ class MaskScoringNet(BaseModel):
         """Eq. 6: mean over the batch of ``(P_i - AC_i) ** 2``.
 
         Args:
-            inputs: ``(N, 4, H, W)`` normalised batch.
+            inputs: ``(N, in_channels, H, W)`` normalised batch.
             data_samples: ``N`` samples carrying ``gt_score``.
 
         Returns:
@@ -278,7 +373,7 @@ class MaskScoringNet(BaseModel):
         """mmengine entry point.
 
         Args:
-            inputs: ``(N, 4, H, W)`` normalised batch.
+            inputs: ``(N, in_channels, H, W)`` normalised batch.
             data_samples: Samples with ``gt_score`` (``'loss'``) or any.
             mode: ``'loss'`` -> dict of losses, ``'predict'`` -> list of
                 samples with ``pred_score``, ``'tensor'`` -> raw ``(N,)``.
