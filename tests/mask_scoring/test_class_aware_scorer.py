@@ -187,6 +187,17 @@ def test_class_aware_score_is_the_binary_score_times_the_class_agreement():
     with pytest.raises(ValueError, match='expects \\(N, 6, H, W\\) inputs '
                        '\\(image \\+ mask \\+ 2 class channels\\)'):
         aware(x_binary)
+    # The head's own loss on a sample's kept share.
+    sample = BaseDataElement()
+    sample.gt_score = torch.tensor(0.5)
+    sample.gt_agreement = torch.tensor(0.25)
+    losses = aware.loss(x_aware, [sample])
+    torch.testing.assert_close(losses['loss_agreement'],
+                               torch.tensor((0.65 - 0.25)**2))
+    torch.testing.assert_close(losses['loss_l2'],
+                               ((binary(x_binary) * 0.65 - 0.5)**2).mean())
+    del sample.gt_agreement
+    assert 'loss_agreement' not in aware.loss(x_aware, [sample])
     with pytest.raises(ValueError, match='preprocessor encodes '
                        'num_classes=5'):
         MODELS.build(dict(type='MaskScoringNet', num_classes=3,
@@ -227,6 +238,9 @@ def test_class_aware_synthesis_writes_label_maps_and_relabelled_samples(
     with open(osp.join(binary_dir, 'train.json')) as f:
         binary = {s['sample_id']: s for s in json.load(f)['data_list']}
     relabelled = [s for s in aware if s['kind'] == 'relabel']
+    # Every class-aware sample carries the class head's target.
+    assert all(s['agreement'] == 1.0 for s in aware
+               if s['kind'] != 'relabel')
     assert len(relabelled) == summary['num_positive_sources']
     # Up to the relabel pass both draw the same samples: same foregrounds
     # and targets, the class-aware masks carry the proxies' classes.
@@ -253,6 +267,8 @@ def test_class_aware_synthesis_writes_label_maps_and_relabelled_samples(
         ac = summary['source_scores'][source]['AC']
         assert sample['gt_score'] == pytest.approx(
             relabel_target(ac, int(changed.sum()), int((proxy > 0).sum())))
+        assert sample['agreement'] == pytest.approx(
+            1 - changed.sum() / (proxy > 0).sum())
         gt = read_label_map(
             osp.join(seg_root, 'SegmentationClass', source + '.png'))
         image = np.array(Image.open(osp.join(seg_root, 'JPEGImages',

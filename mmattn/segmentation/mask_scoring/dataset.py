@@ -26,7 +26,8 @@ class MaskScoringDataset(BaseDataset):
 
     ``img_path`` and ``mask_path`` are relative to ``data_root`` (joined
     with ``data_prefix``); ``gt_score`` is the regression target in
-    ``[0, 1]`` (Eq. 6's ``AC_i``).
+    ``[0, 1]`` (Eq. 6's ``AC_i``). A class-aware synthesis adds
+    ``agreement`` in ``[0, 1]``, the class head's target.
 
     Args:
         ann_file: The annotation JSON.
@@ -67,6 +68,14 @@ class MaskScoringDataset(BaseDataset):
                 not 0 <= score <= 1:
             raise ValueError(f'sample {raw_data_info.get("sample_id")!r}: '
                              f'gt_score {score!r} is not a score in [0, 1]')
+        agreement = raw_data_info.get('agreement')
+        if agreement is not None and (
+                isinstance(agreement, bool)
+                or not isinstance(agreement, (int, float))
+                or not 0 <= agreement <= 1):
+            raise ValueError(f'sample {raw_data_info.get("sample_id")!r}: '
+                             f'agreement {agreement!r} is not a share in '
+                             '[0, 1]')
         info = dict(raw_data_info)
         for key in ('img_path', 'mask_path'):
             # BaseDataset has already joined data_root into the prefixes.

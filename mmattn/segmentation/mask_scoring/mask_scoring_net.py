@@ -109,7 +109,8 @@ class MaskScoringNet(BaseModel):
     ``output_bias_init`` (0.5, the middle of the target range). ``predict``
     clips to ``[0, 1]``; the loss sees the raw output.
 
-    Loss (Eq. 6): ``l2 = (P_i - AC_i) ** 2``, averaged over the batch.
+    Loss (Eq. 6): ``l2 = (P_i - AC_i) ** 2``, averaged over the batch
+    (class-aware: plus ``loss_agreement``, below).
 
     Class-aware scoring (``num_classes=K``, an mmattn extension): the input
     carries ``K - 1`` class channels after the binary mask (see
@@ -121,14 +122,14 @@ class MaskScoringNet(BaseModel):
     m_c`` with ``m_c`` the class-``c`` mask average-pooled to that grid
     (``A = 1`` for an empty mask). The factorisation mirrors the
     relabelled samples' target, ``AC * kept share`` (see
-    ``relabel_target``), and lets the head learn class appearance from the
-    regression loss alone.
+    ``relabel_target``). Samples of a class-aware synthesis also carry that
+    kept share (``gt_agreement``), the head's own target: ``loss_agreement
+    = agreement_loss_weight * mean_i (A_i - a_i) ** 2``.
 
     Args:
-        in_channels: Input channels: image + binary mask (4), or for a
-            class-aware scorer image + binary mask + one channel per
-            foreground class (``3 + K``, the data preprocessor's
-            ``num_classes = K``).
+        in_channels: Input channels of the network above: image + binary
+            mask (4). A class-aware scorer's input has ``K - 1`` class
+            channels more (:attr:`input_channels`).
         stem_channels: Width of layer 1.
         channels: Width of layers 2-7.
         fc_channels: Width of layer 8.
@@ -150,6 +151,11 @@ class MaskScoringNet(BaseModel):
         class_prior: Initial class agreement ``s_c`` of the class head
             (its bias), so a fresh class-aware scorer starts near its
             binary part.
+        agreement_loss_weight: Weight of ``loss_agreement = mean_i (A_i -
+            a_i) ** 2`` for samples with a ``gt_agreement`` ``a_i`` (a
+            class-aware synthesis gives it: 1, or a relabelled sample's
+            kept share). It trains the class head on its own target
+            besides ``P``'s; 0 turns it off.
         data_preprocessor: Config of the preprocessor that turns packed
             ``(4, H, W)`` uint8 inputs into normalised float batches of
             ``in_channels`` channels.
@@ -174,6 +180,7 @@ class MaskScoringNet(BaseModel):
                  loss_weight: float = 1.0,
                  num_classes: Optional[int] = None,
                  class_prior: float = 0.9,
+                 agreement_loss_weight: float = 1.0,
                  data_preprocessor: Optional[dict] = dict(
                      type='MaskScoringDataPreprocessor'),
                  init_cfg: Optional[Union[dict, List[dict]]] = [
@@ -216,6 +223,10 @@ class MaskScoringNet(BaseModel):
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.class_prior = float(class_prior)
+        if agreement_loss_weight < 0:
+            raise ValueError('agreement_loss_weight must be >= 0, got '
+                             f'{agreement_loss_weight}')
+        self.agreement_loss_weight = float(agreement_loss_weight)
         self.output_activation = output_activation
         self.output_bias_init = float(output_bias_init)
         self.loss_weight = float(loss_weight)
@@ -280,6 +291,10 @@ class MaskScoringNet(BaseModel):
     def extract_score(self, inputs: Tensor) -> Tensor:
         """Raw network output ``(N,)`` for a normalised
         ``(N, in_channels, H, W)`` batch."""
+        return self._score_and_agreement(inputs)[0]
+
+    def _score_and_agreement(self, inputs: Tensor):
+        """``P`` and (class-aware) ``A``, or ``None``, both ``(N,)``."""
         if inputs.dim() != 4 or inputs.shape[1] != self.input_channels:
             what = 'image + mask' if self.num_classes is None else \
                 f'image + mask + {self.num_classes - 1} class channels'
@@ -296,9 +311,10 @@ class MaskScoringNet(BaseModel):
         score = torch.sigmoid(x) if self.output_activation == 'sigmoid' \
             else torch.relu(x)
         if self.class_head is None:
-            return score
-        return score * self._class_agreement(features,
-                                             inputs[:, self.in_channels:])
+            return score, None
+        agreement = self._class_agreement(features,
+                                          inputs[:, self.in_channels:])
+        return score * agreement, agreement
 
     def _class_agreement(self, features: Tensor, class_masks: Tensor) -> Tensor:
         masks = F.adaptive_avg_pool2d(class_masks, features.shape[-2:])
@@ -325,14 +341,14 @@ class MaskScoringNet(BaseModel):
         return self._class_agreement(x, inputs[:, self.in_channels:])
 
     @staticmethod
-    def _targets(data_samples: List[BaseDataElement],
-                 like: Tensor) -> Tensor:
+    def _targets(data_samples: List[BaseDataElement], like: Tensor,
+                 key: str = 'gt_score') -> Tensor:
         targets = []
         for i, sample in enumerate(data_samples):
-            if 'gt_score' not in sample:
-                raise KeyError(f'data sample {i} has no gt_score; the loss '
-                               'needs the target AC of every sample')
-            targets.append(torch.as_tensor(sample.gt_score).reshape(()))
+            if key not in sample:
+                raise KeyError(f'data sample {i} has no {key}; the loss '
+                               'needs it for every sample')
+            targets.append(torch.as_tensor(sample.get(key)).reshape(()))
         return torch.stack(targets).to(like)
 
     def loss(self, inputs: Tensor,
@@ -344,11 +360,18 @@ class MaskScoringNet(BaseModel):
             data_samples: ``N`` samples carrying ``gt_score``.
 
         Returns:
-            dict with ``loss_l2`` (scalar).
+            dict with ``loss_l2`` (scalar), and ``loss_agreement`` for a
+            class-aware scorer whose samples carry ``gt_agreement``.
         """
-        pred = self.extract_score(inputs)
+        pred, agreement = self._score_and_agreement(inputs)
         target = self._targets(data_samples, pred)
-        return dict(loss_l2=self.loss_weight * ((pred - target)**2).mean())
+        losses = dict(loss_l2=self.loss_weight * ((pred - target)**2).mean())
+        if agreement is not None and self.agreement_loss_weight > 0 and \
+                all('gt_agreement' in s for s in data_samples):
+            wanted = self._targets(data_samples, agreement, 'gt_agreement')
+            losses['loss_agreement'] = self.agreement_loss_weight * (
+                (agreement - wanted)**2).mean()
+        return losses
 
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[BaseDataElement]] = None

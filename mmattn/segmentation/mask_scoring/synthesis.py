@@ -312,6 +312,10 @@ class ScoringSample:
             ``class_aware``).
         source_ids (list[str]): The input image(s) it was made from; the
             first decides its split.
+        agreement (float, optional): With ``class_aware``: the share of the
+            foreground whose class is the source proxy's (1, or the kept
+            share of a relabelled sample), the class head's own target
+            (``MaskScoringNet``'s ``agreement_loss_weight``).
     """
     sample_id: str
     img_path: str
@@ -321,6 +325,7 @@ class ScoringSample:
     score_reference: float
     score_gt: Optional[float]
     source_ids: List[str]
+    agreement: Optional[float] = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -381,7 +386,7 @@ class _Writer:
     def add(self, sample_id: str, kind: str, labels: np.ndarray,
             img_path: Optional[str], image: Optional[np.ndarray],
             score_reference: float, score_gt: Optional[float],
-            source_ids: Sequence[str]) -> None:
+            source_ids: Sequence[str], agreement: float = 1.0) -> None:
         """Write the mask of ``labels`` (uint8 class indices): the label
         map itself when class-aware, else its binary foreground."""
         mask_rel = osp.join('masks', f'{sample_id}.png')
@@ -409,7 +414,8 @@ class _Writer:
                 gt_score=float(target), kind=kind,
                 score_reference=float(score_reference),
                 score_gt=None if score_gt is None else float(score_gt),
-                source_ids=list(source_ids)))
+                source_ids=list(source_ids),
+                agreement=float(agreement) if self.cfg.class_aware else None))
 
 
 def _scores(cfg: SynthesisConfig, labels, reference, image, gt,
@@ -645,12 +651,13 @@ def synthesize_scoring_set(out_dir: str,
         if changed is None:
             continue
         new, pixels = changed
-        ac_ref = relabel_target(src.ac_reference, pixels,
-                                int(data.mask.sum()))
+        kept = relabel_target(1.0, pixels, int(data.mask.sum()))
+        ac_ref = src.ac_reference * kept
         _, ac_gt = _scores(cfg, new, data.reference, data.image, data.gt,
                            ignore_index)
         writer.add(f'{src.image_id}_relabel_{relabelled}', 'relabel', new,
-                   data.img_path, None, ac_ref, ac_gt, [src.image_id])
+                   data.img_path, None, ac_ref, ac_gt, [src.image_id],
+                   agreement=kept)
         relabelled += 1
 
     train = [

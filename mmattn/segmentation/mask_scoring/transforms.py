@@ -136,7 +136,8 @@ class PackMaskScoringInputs(BaseTransform):
 
     The sample's metainfo holds ``meta_keys`` present in ``results``;
     ``gt_score`` (the regression target, a 0-d float tensor) is set when
-    ``results`` has it.
+    ``results`` has it, ``gt_agreement`` (the class head's target) when it
+    has ``agreement``.
 
     Args:
         meta_keys: Keys copied into the sample's metainfo.
@@ -167,9 +168,12 @@ class PackMaskScoringInputs(BaseTransform):
             k: results[k]
             for k in self.meta_keys if k in results
         })
-        if results.get('gt_score') is not None:
-            sample.gt_score = torch.tensor(
-                float(results['gt_score']), dtype=torch.float32)
+        for key in ('gt_score', 'agreement'):
+            if results.get(key) is not None:
+                name = 'gt_agreement' if key == 'agreement' else key
+                sample.set_field(
+                    torch.tensor(float(results[key]), dtype=torch.float32),
+                    name)
         return dict(inputs=inputs, data_samples=sample)
 
     def __repr__(self) -> str:
