@@ -81,8 +81,6 @@ from mmattn.synthetic import make_seg_dataset, resolve_class_ids  # noqa
 
 CAM_CFG = osp.join(ROOT, 'configs', 'wsss', 'cam_r18_tiny_synthetic.py')
 MAKE_PROXIES = osp.join(ROOT, 'tools', 'make_proxies.py')
-BINARY_SCORER = osp.join(ROOT, 'configs', 'mask_scoring',
-                         'mask-scorer-tiny_1xb16-20e_synthetic-48x48.py')
 #: this benchmark's name -> the selection benchmark's variant
 SEG_VARIANTS = {'CE': 'P2', 'SAL': 'P5', 'GT': 'clean'}
 PSEUDO_STEPS = ('seed', 'refined', 'proxy')
@@ -134,10 +132,7 @@ def seg_args(args, seed: int):
         '--iters', str(args.seg_iters), '--backbone-width',
         str(args.backbone_width), '--pretrain-iters', '0',
         '--tau-rule', 'keep-fraction', '--keep-fraction',
-        str(args.keep_fraction), '--threads', str(args.threads),
-        # The binary scorer of the recorded results: on CAM proxies the
-        # scorer's reference is the CAM's own foreground either way.
-        '--scorer-config', BINARY_SCORER
+        str(args.keep_fraction), '--threads', str(args.threads)
     ])
 
 

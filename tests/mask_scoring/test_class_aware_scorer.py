@@ -317,3 +317,43 @@ def test_shipped_class_aware_config_scores_label_maps(seg_root):
         score_proxy_masks(ids, tags={i: t[:2] for i, t in tags.items()},
                           scorer=scorer, num_classes=3, show_progress=False,
                           **dirs)
+
+
+def test_class_backbone_is_frozen_loaded_and_named_when_missing(tmp_path):
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', 'mask_scoring',
+                 'mask-scorer-tiny-cls-r18_1xb16-20e_synthetic-48x48.py'))
+    with pytest.raises(ValueError, match='model.class_backbone.init_cfg is '
+                       'Pretrained without a checkpoint'):
+        MODELS.build(cfg.model).init_weights()
+    # A "pretrained" backbone: any weights saved as the benchmark saves it.
+    backbone_cfg = {k: v for k, v in cfg.model.class_backbone.items()
+                    if k != 'init_cfg'}
+    pretrained = MODELS.build(backbone_cfg)
+    checkpoint = str(tmp_path / 'backbone.pth')
+    torch.save(dict(state_dict=pretrained.state_dict()), checkpoint)
+    cfg.model.class_backbone.init_cfg.checkpoint = checkpoint
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    for key, value in pretrained.state_dict().items():
+        torch.testing.assert_close(model.class_backbone.state_dict()[key],
+                                   value)
+    # 256 channels at stride 8 feed the head; none of it trains.
+    assert model.class_head.in_channels == 256
+    assert not any(p.requires_grad for p in model.class_backbone.parameters())
+    model.train()
+    assert model.layers.training and not model.class_backbone.training
+    x = torch.zeros(1, 3 + 21, 48, 48)
+    x[0, :3] = torch.randn(3, 48, 48)
+    x[0, 4, 8:24, 8:24] = 1
+    x[0, 3] = x[0, 4] * 2 - 1
+    losses = model.loss(x, [BaseDataElement(gt_score=torch.tensor(0.5),
+                                            gt_agreement=torch.tensor(0.))])
+    sum(losses.values()).backward()
+    assert model.class_head.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.class_backbone.parameters())
+    with pytest.raises(ValueError, match='set num_classes too'):
+        MODELS.build(dict(type='MaskScoringNet', class_backbone=backbone_cfg))

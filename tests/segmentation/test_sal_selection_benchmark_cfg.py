@@ -175,3 +175,21 @@ def test_class_ids_set_the_number_of_classes(bench):
     args = bench.parse_args(['--class-ids', '7', '1'])
     assert args.num_classes == 2
     assert bench.class_ids(args) == [1, 7]
+
+
+def test_the_pipeline_scores_sf_with_the_scorer_config_given(bench, tmp_path):
+    args = bench.parse_args(['--work-dir', str(tmp_path)])
+    assert osp.isfile(args.scorer_config)
+    assert Config.fromfile(args.scorer_config).model.get(
+        'num_classes') is None  # the paper's binary scorer by default
+    sf = bench.pipeline_command(args, 'DATA', 'SF')
+    assert sf[sf.index('--scorer-config') + 1] == args.scorer_config
+    assert sf[sf.index('--synthesis-options') + 1:][:3] == list(
+        bench.DEFAULT_SYNTHESIS)
+    assert '--scorer-config' not in bench.pipeline_command(args, 'DATA', 'SC')
+    cls = osp.join(bench.ROOT, 'configs', 'mask_scoring',
+                   'mask-scorer-tiny-cls_1xb16-20e_synthetic-48x48.py')
+    args = bench.parse_args(['--work-dir', str(tmp_path), '--scorer-config',
+                             cls])
+    sf = bench.pipeline_command(args, 'DATA', 'SF')
+    assert sf[sf.index('--scorer-config') + 1] == cls

@@ -126,6 +126,14 @@ class MaskScoringNet(BaseModel):
     kept share (``gt_agreement``), the head's own target: ``loss_agreement
     = agreement_loss_weight * mean_i (A_i - a_i) ** 2``.
 
+    Class appearance is slow to learn from scratch at a small scorer's size
+    (docs/benchmarks_sal.md), so the class head can read a frozen,
+    pretrained image backbone instead of layer 6 (``class_backbone``, e.g.
+    the segmenter's ResNet with a ``Pretrained`` ``init_cfg``): the head is
+    then a linear probe of features that already know the classes. The
+    backbone sees the normalised image channels only; its weights are
+    loaded by ``init_weights`` and never trained.
+
     Args:
         in_channels: Input channels of the network above: image + binary
             mask (4). A class-aware scorer's input has ``K - 1`` class
@@ -151,6 +159,10 @@ class MaskScoringNet(BaseModel):
         class_prior: Initial class agreement ``s_c`` of the class head
             (its bias), so a fresh class-aware scorer starts near its
             binary part.
+        class_backbone: Optional config (mmseg ``MODELS``) of a frozen
+            image backbone whose last output feeds the class head (above);
+            needs ``num_classes``. Its ``init_cfg`` should load pretrained
+            weights.
         agreement_loss_weight: Weight of ``loss_agreement = mean_i (A_i -
             a_i) ** 2`` for samples with a ``gt_agreement`` ``a_i`` (a
             class-aware synthesis gives it: 1, or a relabelled sample's
@@ -181,6 +193,7 @@ class MaskScoringNet(BaseModel):
                  num_classes: Optional[int] = None,
                  class_prior: float = 0.9,
                  agreement_loss_weight: float = 1.0,
+                 class_backbone: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = dict(
                      type='MaskScoringDataPreprocessor'),
                  init_cfg: Optional[Union[dict, List[dict]]] = [
@@ -259,8 +272,19 @@ class MaskScoringNet(BaseModel):
         self.fc1 = nn.Linear(pooled, fc_channels)  # 8
         self.fc1_act = _build_act(block_act_cfg, fc_channels)
         self.fc2 = nn.Linear(fc_channels, 1)  # 9
+        self.class_backbone = None
+        head_channels = channels
+        if class_backbone is not None:
+            if num_classes is None:
+                raise ValueError('class_backbone feeds the class head of a '
+                                 'class-aware scorer: set num_classes too')
+            self.class_backbone = MODELS.build(class_backbone)
+            self.class_backbone.requires_grad_(False)
+            with torch.no_grad():
+                probe = self.class_backbone(torch.zeros(1, 3, 32, 32))
+            head_channels = probe[-1].shape[1]
         self.class_head = None if num_classes is None else nn.Conv2d(
-            channels, num_classes - 1, 1)
+            head_channels, num_classes - 1, 1)
         self._reset_output_bias()
 
     def _reset_output_bias(self) -> None:
@@ -275,6 +299,13 @@ class MaskScoringNet(BaseModel):
                 self.class_head.bias.fill_(
                     math.log(self.class_prior / (1 - self.class_prior)))
 
+    def train(self, mode: bool = True) -> 'MaskScoringNet':
+        """Set the mode; a class backbone stays in eval mode (frozen)."""
+        super().train(mode)
+        if self.class_backbone is not None:
+            self.class_backbone.eval()
+        return self
+
     @property
     def input_channels(self) -> int:
         """Channels of the normalised input: ``in_channels``, plus ``K - 1``
@@ -284,7 +315,20 @@ class MaskScoringNet(BaseModel):
 
     def init_weights(self) -> None:
         """Apply ``init_cfg``, then restore the output bias and the class
-        head (see class docstring) that a generic init would overwrite."""
+        head (see class docstring) that a generic init would overwrite.
+
+        Raises:
+            ValueError: The class backbone's ``Pretrained`` init names no
+                checkpoint.
+        """
+        init = getattr(self.class_backbone, 'init_cfg', None) or {}
+        if isinstance(init, dict) and init.get('type') == 'Pretrained' and \
+                not init.get('checkpoint'):
+            raise ValueError(
+                'model.class_backbone.init_cfg is Pretrained without a '
+                'checkpoint: set model.class_backbone.init_cfg.checkpoint to '
+                'the pretrained backbone (a frozen random backbone would '
+                'teach the class head nothing)')
         super().init_weights()
         self._reset_output_bias()
 
@@ -312,6 +356,8 @@ class MaskScoringNet(BaseModel):
             else torch.relu(x)
         if self.class_head is None:
             return score, None
+        if self.class_backbone is not None:
+            features = self.class_backbone(inputs[:, :3])[-1]
         agreement = self._class_agreement(features,
                                           inputs[:, self.in_channels:])
         return score * agreement, agreement
@@ -335,9 +381,12 @@ class MaskScoringNet(BaseModel):
         if self.class_head is None:
             raise ValueError('class_agreement needs a class-aware scorer '
                              '(num_classes set)')
-        x = inputs[:, :self.in_channels]
-        for layer in list(self.layers)[:6]:
-            x = layer(x)
+        if self.class_backbone is not None:
+            x = self.class_backbone(inputs[:, :3])[-1]
+        else:
+            x = inputs[:, :self.in_channels]
+            for layer in list(self.layers)[:6]:
+                x = layer(x)
         return self._class_agreement(x, inputs[:, self.in_channels:])
 
     @staticmethod
