@@ -43,6 +43,7 @@ from mmengine.runner import Runner
 
 import mmattn  # noqa: F401  (registers modules, makes checkpoints loadable)
 from mmattn.utils import CheckpointError, CheckpointMismatchHook
+from mmattn.utils.checkpoint_mismatch_hook import pop_mismatch_hooks
 from mmattn.utils.distributed import prepare_cpu_distributed
 
 #: Settings only training reads; testing drops them (see the docstring).
@@ -186,6 +187,9 @@ def run(args):
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
+    # One mismatch hook per run: a non-strict one from the config would
+    # warn that the weights keep their initial values before ours refuses.
+    pop_mismatch_hooks(runner)
     runner.register_hook(
         CheckpointMismatchHook(
             strict=True,

@@ -13,9 +13,11 @@ work dir before loading it; a truncated or damaged one is named in the error,
 and ``--resume-fallback`` resumes from the newest intact earlier checkpoint
 instead (no file is ever deleted). A checkpoint of another model is refused
 on resume; with ``load_from`` the mismatch is logged in one WARNING line and
-training goes on as in mmengine. Pretrained weights that cannot be downloaded
-(offline) are named in a one-line error with the ``--cfg-options`` that
-trains without them. These errors print ``train.py: error: ...`` and exit
+training goes on as in mmengine (a ``CheckpointMismatchHook`` in the
+config's ``custom_hooks`` is replaced by the tool's, which keeps its
+``strict``). Pretrained weights that cannot be downloaded (offline) are
+named in a one-line error with the ``--cfg-options`` that trains without
+them. These errors print ``train.py: error: ...`` and exit
 with status 1.
 """
 import argparse
@@ -31,6 +33,7 @@ import mmattn  # noqa: F401  (registers modules, makes checkpoints loadable)
 from mmattn.utils import (CheckpointError, CheckpointMismatchHook,
                           PretrainedDownloadError, find_resume_checkpoint,
                           optimizer_mismatch_error, pretrained_download_error)
+from mmattn.utils.checkpoint_mismatch_hook import pop_mismatch_hooks
 from mmattn.utils.distributed import prepare_cpu_distributed
 
 
@@ -123,18 +126,26 @@ def run(args) -> None:
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
+    # One mismatch hook per run: the config's own one gives way to ours.
+    listed = pop_mismatch_hooks(runner)
     resume_from = _resuming_from(cfg)
-    # Resuming from another model's checkpoint is refused; load_from keeps
-    # mmengine's non-strict loading and gets a one-line WARNING summary.
-    runner.register_hook(
-        CheckpointMismatchHook(
-            strict=resume_from is not None,
-            checkpoint=resume_from or cfg.get('load_from'),
+    if resume_from is not None:
+        # Resuming from another model's checkpoint is refused.
+        hook = CheckpointMismatchHook(
+            strict=True,
+            checkpoint=resume_from,
             config=args.config,
             belongs_to_another_model=True,
             advice='Resume only from a checkpoint of this config; to start '
             f'from its matching weights instead, pass --cfg-options '
-            f'load_from={resume_from} without --resume'))
+            f'load_from={resume_from} without --resume')
+    else:
+        # load_from keeps mmengine's non-strict loading and gets a one-line
+        # WARNING summary, unless the config's entry asks for strict.
+        hook = CheckpointMismatchHook(**dict(
+            dict(checkpoint=cfg.get('load_from'), config=args.config),
+            **listed))
+    runner.register_hook(hook)
     try:
         runner.train()
     except ValueError as err:

@@ -9,7 +9,7 @@ from mmengine.registry import HOOKS
 from .strict_loading import (CheckpointMismatchError, compare_state_dict,
                              mismatch_message)
 
-__all__ = ['CheckpointMismatchHook']
+__all__ = ['CheckpointMismatchHook', 'pop_mismatch_hooks']
 
 
 @HOOKS.register_module()
@@ -30,7 +30,8 @@ class CheckpointMismatchHook(Hook):
 
     Registered in mmengine's root ``HOOKS``, so mmdet- and mmseg-scoped
     configs find it: ``custom_hooks = [dict(type='CheckpointMismatchHook')]``.
-    tools/train.py and tools/test.py register it themselves.
+    tools/train.py and tools/test.py register it themselves, in place of the
+    config's entry (:func:`pop_mismatch_hooks`).
 
     Args:
         strict (bool): Raise instead of warning. Defaults to False.
@@ -81,3 +82,47 @@ class CheckpointMismatchHook(Hook):
             f'checkpoint {filename} does not match {model}: '
             f'{mismatch.summary()}; mismatched weights keep their initial '
             'values')
+
+
+def pop_mismatch_hooks(runner) -> dict:
+    """Unregister the CheckpointMismatchHooks a config put into ``runner``.
+
+    tools/train.py and tools/test.py register their own hook after building
+    the Runner. One from the config's ``custom_hooks`` as well would compare
+    the checkpoint a second time and report it again: a WARNING that the
+    weights keep their initial values before the tool's error on
+    ``--resume`` or in testing, or a second WARNING line when the two hooks
+    name things differently (mmengine drops only repeated identical
+    warnings). The tools call this and build their hook from what it
+    returns. The config itself is left as written, so the dumped config,
+    the log and the checkpoints' meta still list the entry.
+
+    Args:
+        runner (mmengine.runner.Runner): A built Runner. Subclasses of the
+            hook are left registered (they may do more than report).
+
+    Returns:
+        dict: The arguments of the removed hooks, merged in order (a later
+        hook's value wins), except ``strict``: True when any hook asks for
+        it. Empty when none was registered.
+    """
+    # Runner.hooks is the Runner's own list (register_hook inserts into it);
+    # mmengine has no call to unregister a hook.
+    hooks = runner.hooks
+    listed = [hook for hook in hooks if type(hook) is CheckpointMismatchHook]
+    if not listed:
+        return {}
+    hooks[:] = [hook for hook in hooks if type(hook) is not
+                CheckpointMismatchHook]
+    kwargs, strict = {}, False
+    for hook in listed:
+        strict = strict or hook.strict
+        given = dict(
+            checkpoint=hook.checkpoint,
+            config=hook.config,
+            advice=hook.advice,
+            belongs_to_another_model=hook.belongs_to_another_model or None)
+        kwargs.update({k: v for k, v in given.items() if v is not None})
+    if strict:
+        kwargs['strict'] = True
+    return kwargs

@@ -24,6 +24,7 @@ from mmattn.utils import (CheckpointFileError, CheckpointMismatchError,
                           CheckpointMismatchHook, StateDictMismatch,
                           compare_state_dict, empty_bytes,
                           load_checkpoint_strict)
+from mmattn.utils.checkpoint_mismatch_hook import pop_mismatch_hooks
 
 
 
@@ -358,3 +359,35 @@ def test_strict_hook_stops_a_runner_before_it_loads(tmp_path):
                        r'model of c.py: 2 shape mismatches'):
         runner.load_or_resume()
     torch.testing.assert_close(runner.model.linear.weight.detach(), before)
+
+
+class _LoudMismatchHook(CheckpointMismatchHook):
+    """A subclass may do more than report: tools leave it registered."""
+
+
+def test_pop_mismatch_hooks_unregisters_the_configs_hooks(tmp_path):
+    runner = _toy_runner(
+        tmp_path / 'work',
+        width=1,
+        custom_hooks=[
+            dict(type='CheckpointMismatchHook', config='a.py'),
+            dict(type='mmengine.CheckpointMismatchHook', advice='Use b.'),
+            CheckpointMismatchHook(strict=True, checkpoint='c.pth'),
+            _LoudMismatchHook(),
+        ])
+    kwargs = pop_mismatch_hooks(runner)
+    assert kwargs == dict(
+        config='a.py', advice='Use b.', checkpoint='c.pth', strict=True)
+    assert [type(hook) for hook in runner.hooks
+            if isinstance(hook, CheckpointMismatchHook)] == [_LoudMismatchHook]
+    assert pop_mismatch_hooks(runner) == {}
+    # none listed: nothing changes, and a non-strict one gives no strict
+    runner = _toy_runner(tmp_path / 'plain', width=1)
+    hooks = list(runner.hooks)
+    assert pop_mismatch_hooks(runner) == {}
+    assert runner.hooks == hooks
+    runner = _toy_runner(
+        tmp_path / 'lenient',
+        width=1,
+        custom_hooks=[dict(type='CheckpointMismatchHook')])
+    assert pop_mismatch_hooks(runner) == {}

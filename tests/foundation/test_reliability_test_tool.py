@@ -199,6 +199,25 @@ def test_test_tool_refuses_another_models_checkpoint(
     assert 'coco/bbox_mAP' not in result.stdout + result.stderr
 
 
+def test_test_tool_config_hook_gives_way(synthetic_det_root, sal_checkpoint,
+                                        tmp_path, run_tool):
+    """A config listing a (non-strict) CheckpointMismatchHook: only the
+    tool's refusal, not also the config's hook's WARNING that the weights
+    keep their initial values."""
+    config = tmp_path / 'harnet_with_hook.py'
+    config.write_text(f'_base_ = [{HAR_CONFIG!r}]\n'
+                      "custom_hooks = [dict(type='CheckpointMismatchHook')]\n")
+    result = run_tool([
+        'tools/test.py', config, sal_checkpoint, '--work-dir',
+        tmp_path / 'work', '--cfg-options'
+    ] + _det_options(synthetic_det_root), check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f'test.py: error: checkpoint {sal_checkpoint} does not load '
+        f'strictly into the model of {config}: ')
+    assert 'keep their initial values' not in result.stdout + result.stderr
+
+
 def test_visualize_attention_refuses_another_models_checkpoint(
         synthetic_det_root, sal_checkpoint, tmp_path):
     spec = importlib.util.spec_from_file_location(

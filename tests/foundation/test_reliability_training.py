@@ -333,6 +333,72 @@ def test_load_from_another_model_keeps_training(toy, trained, tmp_path,
     assert (tmp_path / 'load' / 'iter_1.pth').is_file()
 
 
+def _config_with_hook(toy, tmp_path, hook):
+    """The toy config with ``hook`` in its own custom_hooks."""
+    config = tmp_path / 'toy_with_hook.py'
+    config.write_text(TOY_CONFIG + f'custom_hooks = [{hook}]\n')
+    return str(config)
+
+
+def test_config_hook_gives_way_on_resume(toy, trained, tmp_path, run_tool):
+    """A config listing CheckpointMismatchHook: only the tool's error, not
+    the config's hook's WARNING that training goes on first."""
+    config = _config_with_hook(toy, tmp_path,
+                               "dict(type='CheckpointMismatchHook')")
+    checkpoint = trained / 'iter_4.pth'
+    result = run_tool([
+        'tools/train.py', config, '--work-dir', tmp_path / 'wide', '--resume',
+        checkpoint, '--cfg-options', 'model.width=3'
+    ], check=False, env=_env(toy))
+    assert result.returncode == 1
+    (line, ) = _error_lines(result)
+    assert f'checkpoint {checkpoint} belongs to another model' in line
+    assert 'keep their initial values' not in result.stdout + result.stderr
+
+
+def test_config_hook_reports_load_from_once(toy, trained, tmp_path,
+                                            run_tool):
+    """The config's hook and the tool's used to both report; the tool's
+    takes the config's place and keeps its arguments (its own name of the
+    config here, which made the two lines differ)."""
+    config = _config_with_hook(
+        toy, tmp_path, "dict(type='CheckpointMismatchHook', config='toy')")
+    checkpoint = trained / 'iter_4.pth'
+    result = run_tool([
+        'tools/train.py', config, '--work-dir', tmp_path / 'load',
+        '--cfg-options', f'load_from={checkpoint}', 'model.width=3',
+        'train_cfg.max_iters=1'
+    ], env=_env(toy))
+    ours = [
+        line for line in (result.stdout + result.stderr).splitlines()
+        if f'checkpoint {checkpoint} does not match' in line
+    ]
+    assert len(ours) == 1, ours
+    assert 'does not match the model of toy: 2 shape mismatches' in ours[0]
+    assert (tmp_path / 'load' / 'iter_1.pth').is_file()
+    # The dumped config still lists the hook as written.
+    dumped = (tmp_path / 'load' / 'toy_with_hook.py').read_text()
+    assert "dict(config='toy', type='CheckpointMismatchHook')" in dumped
+
+
+def test_config_hook_strict_is_kept_with_load_from(toy, trained, tmp_path,
+                                                   run_tool):
+    config = _config_with_hook(
+        toy, tmp_path, "dict(type='CheckpointMismatchHook', strict=True)")
+    checkpoint = trained / 'iter_4.pth'
+    result = run_tool([
+        'tools/train.py', config, '--work-dir', tmp_path / 'load',
+        '--cfg-options', f'load_from={checkpoint}', 'model.width=3',
+        'train_cfg.max_iters=1'
+    ], check=False, env=_env(toy))
+    assert result.returncode == 1
+    (line, ) = _error_lines(result)
+    assert f'checkpoint {checkpoint} does not load strictly into the model ' \
+        f'of {config}' in line
+    assert 'belongs to another model' not in line
+    assert not (tmp_path / 'load' / 'iter_1.pth').exists()
+
+
 # ---------------------------------------------------------------------- #
 # pretrained weights that cannot be downloaded
 # ---------------------------------------------------------------------- #
