@@ -45,6 +45,7 @@ import subprocess
 import sys
 import time
 import warnings
+from typing import Iterable, Optional
 
 # Deprecation notes of the libraries (pkg_resources, build_loss,
 # visualizer instances) say nothing a demo user can act on.
@@ -121,8 +122,8 @@ def parse_args(argv=None):
         '--threads',
         type=int,
         default=None,
-        help='torch CPU threads (default: the cores the load average '
-        'leaves free, at least 1)')
+        help='torch CPU threads (default: the cores idle now, measured '
+        'over half a second, at least 1)')
     parser.add_argument('--seed', type=int, default=0, help='data seed')
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
@@ -463,19 +464,112 @@ def seg_table(seg: dict) -> str:
         ['model', 'proxies used', 'mIoU', 'per seed'], rows) + '\n' + note
 
 
-def free_cores() -> int:
-    """Cores not busy with other work (by the 1-minute load average).
+#: How long :func:`free_cores` watches the CPUs, in seconds.
+CPU_SAMPLE_SECONDS = 0.5
+
+
+def _cpu_jiffies(stat_text: str) -> dict:
+    """``{cpu index: (idle, total)}`` from the ``cpuN`` lines of /proc/stat.
+
+    Idle counts ``idle`` and ``iowait`` (a core waiting for a disk is free
+    to compute); the total is the first eight counters (``guest`` and
+    ``guest_nice`` are already counted in ``user`` and ``nice``).
+    """
+    jiffies = {}
+    for line in stat_text.splitlines():
+        fields = line.split()
+        if not fields or not (fields[0].startswith('cpu')
+                              and fields[0][3:].isdigit()):
+            continue  # the all-CPU 'cpu' line, interrupts, processes, ...
+        try:
+            values = [int(v) for v in fields[1:9]]
+        except ValueError:
+            values = []
+        if len(values) < 4:
+            raise ValueError(f'/proc/stat line {line!r}: expected at least '
+                             '4 integer counters (user nice system idle)')
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        jiffies[int(fields[0][3:])] = (idle, sum(values))
+    return jiffies
+
+
+def idle_cpus(before: str,
+              after: str,
+              cpus: Optional[Iterable[int]] = None) -> Optional[float]:
+    """How many CPUs were idle between two readings of /proc/stat.
+
+    Each CPU adds the share of the interval it spent idle: two idle CPUs
+    give about 2.0, one idle and one busy with another job about 1.0.
+
+    Args:
+        before (str): The text of /proc/stat, read first.
+        after (str): The text of /proc/stat, read later.
+        cpus (Iterable[int], optional): The CPUs to count (those this
+            process may run on). Defaults to every ``cpuN`` line.
+
+    Returns:
+        float | None: The idle CPUs, or None when no CPU to count has
+        ticked between the readings (nothing to judge by).
+
+    Raises:
+        ValueError: A ``cpuN`` line without its counters.
+    """
+    first, last = _cpu_jiffies(before), _cpu_jiffies(after)
+    wanted = last.keys() if cpus is None else cpus
+    idle, counted = 0.0, 0
+    for cpu in wanted:
+        if cpu not in first or cpu not in last:
+            continue  # offline in one of the readings
+        idle_ticks = last[cpu][0] - first[cpu][0]
+        total_ticks = last[cpu][1] - first[cpu][1]
+        if total_ticks <= 0 or not 0 <= idle_ticks <= total_ticks:
+            continue  # no tick yet, or the counters were reset
+        idle += idle_ticks / total_ticks
+        counted += 1
+    return idle if counted else None
+
+
+def free_cores(interval: float = CPU_SAMPLE_SECONDS,
+               stat_path: str = '/proc/stat') -> int:
+    """Cores not busy with other work now, at least 1.
 
     A second torch thread on a core that another process keeps busy spins
     and waits: on the 2-core development machine with a load of about 4, two
-    threads took 3.5x the CPU time per iteration of one.
+    threads took 3.5x the CPU time per iteration of one. The idle time of
+    the CPUs this process may use is sampled over ``interval`` seconds
+    (:func:`idle_cpus`); the 1-minute load average, used only where
+    ``stat_path`` cannot be read (not Linux), still counts a job that ended
+    a minute ago and so chose 1 thread on an idle machine.
+
+    Args:
+        interval (float): Seconds between the two readings.
+            Defaults to :data:`CPU_SAMPLE_SECONDS`.
+        stat_path (str): The kernel's CPU counters. Defaults to
+            ``/proc/stat``.
+
+    Returns:
+        int: The idle CPUs rounded half up, between 1 and the CPUs this
+        process may run on.
     """
-    cores = os.cpu_count() or 1
     try:
-        busy = int(round(os.getloadavg()[0]))
-    except OSError:  # no load average on this platform
-        busy = 0
-    return max(1, min(cores, cores - busy))
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity call on this platform
+        cpus = list(range(os.cpu_count() or 1))
+    try:
+        with open(stat_path) as f:
+            before = f.read()
+        time.sleep(interval)
+        with open(stat_path) as f:
+            after = f.read()
+        idle = idle_cpus(before, after, cpus)
+    except (OSError, ValueError):
+        idle = None
+    if idle is None:
+        try:
+            idle = len(cpus) - os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average either
+            idle = len(cpus)
+    return max(1, min(len(cpus), int(idle + 0.5)))
 
 
 def main(argv=None) -> int:

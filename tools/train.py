@@ -142,9 +142,9 @@ def run(args) -> None:
     else:
         # load_from keeps mmengine's non-strict loading and gets a one-line
         # WARNING summary, unless the config's entry asks for strict.
-        hook = CheckpointMismatchHook(**dict(
-            dict(checkpoint=cfg.get('load_from'), config=args.config),
-            **listed))
+        kwargs = dict(checkpoint=cfg.get('load_from'), config=args.config)
+        kwargs.update(listed)
+        hook = CheckpointMismatchHook(**kwargs)
     runner.register_hook(hook)
     try:
         runner.train()

@@ -112,8 +112,9 @@ def pop_mismatch_hooks(runner) -> dict:
     listed = [hook for hook in hooks if type(hook) is CheckpointMismatchHook]
     if not listed:
         return {}
-    hooks[:] = [hook for hook in hooks if type(hook) is not
-                CheckpointMismatchHook]
+    hooks[:] = [
+        hook for hook in hooks if type(hook) is not CheckpointMismatchHook
+    ]
     kwargs, strict = {}, False
     for hook in listed:
         strict = strict or hook.strict

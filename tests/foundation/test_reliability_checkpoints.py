@@ -378,8 +378,10 @@ def test_pop_mismatch_hooks_unregisters_the_configs_hooks(tmp_path):
     kwargs = pop_mismatch_hooks(runner)
     assert kwargs == dict(
         config='a.py', advice='Use b.', checkpoint='c.pth', strict=True)
-    assert [type(hook) for hook in runner.hooks
-            if isinstance(hook, CheckpointMismatchHook)] == [_LoudMismatchHook]
+    assert [
+        type(hook) for hook in runner.hooks
+        if isinstance(hook, CheckpointMismatchHook)
+    ] == [_LoudMismatchHook]
     assert pop_mismatch_hooks(runner) == {}
     # none listed: nothing changes, and a non-strict one gives no strict
     runner = _toy_runner(tmp_path / 'plain', width=1)

@@ -200,7 +200,7 @@ def test_test_tool_refuses_another_models_checkpoint(
 
 
 def test_test_tool_config_hook_gives_way(synthetic_det_root, sal_checkpoint,
-                                        tmp_path, run_tool):
+                                         tmp_path, run_tool):
     """A config listing a (non-strict) CheckpointMismatchHook: only the
     tool's refusal, not also the config's hook's WARNING that the weights
     keep their initial values."""

@@ -356,8 +356,7 @@ def test_config_hook_gives_way_on_resume(toy, trained, tmp_path, run_tool):
     assert 'keep their initial values' not in result.stdout + result.stderr
 
 
-def test_config_hook_reports_load_from_once(toy, trained, tmp_path,
-                                            run_tool):
+def test_config_hook_reports_load_from_once(toy, trained, tmp_path, run_tool):
     """The config's hook and the tool's used to both report; the tool's
     takes the config's place and keeps its arguments (its own name of the
     config here, which made the two lines differ)."""
