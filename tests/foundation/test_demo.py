@@ -310,3 +310,70 @@ def test_standard_default_is_unchanged(tmp_path):
             pixels.update(f'{split}/{name}'.encode())
             pixels.update(img.tobytes())
     assert pixels.hexdigest() == _STANDARD_SHA256['pixels']
+
+
+# /proc/stat as Linux writes it (user nice system idle iowait irq softirq
+# steal guest guest_nice), two CPUs; the all-CPU line and the rest are not
+# read.
+STAT_BEFORE = '''cpu  300 0 100 1500 100 0 0 0 0 0
+cpu0 100 0 50 1000 50 0 0 0 0 0
+cpu1 200 0 50 500 50 0 0 0 0 0
+intr 12345 0 0
+ctxt 6789
+btime 1700000000
+'''
+# 100 ticks later: cpu0 idle throughout (90 idle + 10 iowait); cpu1 busy
+# with another job (user 75, system 25), plus 40 guest ticks that are
+# already counted in user.
+STAT_AFTER = '''cpu  375 0 125 1590 110 0 0 0 40 0
+cpu0 100 0 50 1090 60 0 0 0 0 0
+cpu1 275 0 75 500 50 0 0 0 40 0
+intr 23456 0 0
+ctxt 7890
+btime 1700000000
+'''
+
+
+def test_idle_cpus_from_proc_stat(load_tool):
+    demo = load_tool('demo')
+    assert demo.idle_cpus(STAT_BEFORE, STAT_AFTER) == pytest.approx(1.0)
+    # only the CPUs this process may run on
+    assert demo.idle_cpus(STAT_BEFORE, STAT_AFTER, [0]) == pytest.approx(1.0)
+    assert demo.idle_cpus(STAT_BEFORE, STAT_AFTER, [1]) == pytest.approx(0.0)
+    # half busy: user 50 of 100 ticks
+    half = STAT_AFTER.replace('cpu1 275 0 75 500 50', 'cpu1 250 0 50 550 50')
+    assert demo.idle_cpus(STAT_BEFORE, half) == pytest.approx(1.5)
+    # Old kernels write only user nice system idle.
+    short_before = 'cpu0 100 0 50 1000\ncpu1 200 0 50 500\n'
+    short_after = 'cpu0 110 0 50 1090\ncpu1 290 0 60 500\n'
+    assert demo.idle_cpus(short_before, short_after) == pytest.approx(0.9)
+    # A CPU that did not tick, went offline or was reset is left out;
+    # nothing left to judge by gives None.
+    assert demo.idle_cpus(STAT_BEFORE, STAT_BEFORE) is None
+    offline = '\n'.join(line for line in STAT_AFTER.splitlines()
+                        if not line.startswith('cpu1'))
+    assert demo.idle_cpus(STAT_BEFORE, offline) == pytest.approx(1.0)
+    assert demo.idle_cpus(STAT_BEFORE, STAT_AFTER, [7]) is None
+    reset = STAT_AFTER.replace('cpu0 100 0 50 1090', 'cpu0 1 0 1 10')
+    assert demo.idle_cpus(STAT_BEFORE, reset) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match=r"'cpu0 1 2': expected at least 4"):
+        demo.idle_cpus('cpu0 1 2\n', STAT_AFTER)
+
+
+def test_free_cores_measures_now_and_falls_back(tmp_path, load_tool):
+    demo = load_tool('demo')
+    cpus = len(os.sched_getaffinity(0))
+    assert 1 <= demo.free_cores(interval=0.05) <= cpus
+    # No /proc/stat (or a frozen one: nothing ticks): the load average.
+    frozen = tmp_path / 'stat'
+    frozen.write_text(STAT_BEFORE)
+    for path in (frozen, tmp_path / 'missing'):
+        # the load average may move while we look: read it on both sides
+        expected = {_cores_by_load(cpus)}
+        chosen = demo.free_cores(interval=0, stat_path=str(path))
+        expected.add(_cores_by_load(cpus))
+        assert chosen in expected
+
+
+def _cores_by_load(cpus):
+    return max(1, min(cpus, int(cpus - os.getloadavg()[0] + 0.5)))
