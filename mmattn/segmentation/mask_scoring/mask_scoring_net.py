@@ -362,7 +362,8 @@ class MaskScoringNet(BaseModel):
                                           inputs[:, self.in_channels:])
         return score * agreement, agreement
 
-    def _class_agreement(self, features: Tensor, class_masks: Tensor) -> Tensor:
+    def _class_agreement(self, features: Tensor,
+                         class_masks: Tensor) -> Tensor:
         masks = F.adaptive_avg_pool2d(class_masks, features.shape[-2:])
         agreement = torch.sigmoid(self.class_head(features))
         area = masks.sum((1, 2, 3))

@@ -20,10 +20,11 @@ class indices) instead of binary masks, degradations and cut-paste keep
 each pixel's class (a dilated pixel takes its nearest object's class), and
 
 5. relabel: one whole object (a connected region of one class) of a
-   positive takes another class among those the proxies use. Its target is the positive's ``AC`` times
-   the share of the foreground whose class was kept
-   (:func:`relabel_target`): the binary reference cannot see a class error,
-   so without these samples a scorer learns nothing about classes.
+   positive takes another class among those the proxies use. Its target
+   is the positive's ``AC`` times the share of the foreground whose class
+   was kept (:func:`relabel_target`): the binary reference cannot see a
+   class error, so without these samples a scorer learns nothing about
+   classes.
 
 Regression target (Eq. 6): the paper trains on ``AC`` *against the
 reference mask* ("the corresponding AC is calculated via comparing with the
@@ -651,8 +652,9 @@ def synthesize_scoring_set(out_dir: str,
         if changed is None:
             continue
         new, pixels = changed
-        kept = relabel_target(1.0, pixels, int(data.mask.sum()))
-        ac_ref = src.ac_reference * kept
+        foreground = int(data.mask.sum())
+        ac_ref = relabel_target(src.ac_reference, pixels, foreground)
+        kept = 1.0 - pixels / foreground
         _, ac_gt = _scores(cfg, new, data.reference, data.image, data.gt,
                            ignore_index)
         writer.add(f'{src.image_id}_relabel_{relabelled}', 'relabel', new,
