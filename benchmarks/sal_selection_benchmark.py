@@ -83,7 +83,7 @@ sys.path.insert(0, ROOT)
 
 import mmattn  # noqa: E402,F401  (registers the SAL modules)
 from mmattn.experiment import (apply_overrides, load_config,  # noqa: E402
-                               prepare_dataset, train_config)
+                               prepare_dataset, train_backbone, train_config)
 from mmattn.segmentation.evaluation import \
     class_attention_contrast  # noqa: E402
 from mmattn.segmentation.mask_scoring.metrics import (  # noqa: E402
@@ -402,18 +402,10 @@ def pretrain_backbone(args, data_root_name: str = 'pretrain') -> str:
     data_root = osp.join(pre_dir, 'data')
     generate(args, data_root, args.pretrain_data_seed)
     cfg = build_cfg('clean', args, data_root, selections={}, backbone=None)
-    for key in ('val_dataloader', 'val_evaluator', 'val_cfg',
-                'test_dataloader', 'test_evaluator', 'test_cfg'):
-        cfg[key] = None
     cfg.train_cfg = dict(type='IterBasedTrainLoop',
                          max_iters=args.pretrain_iters)
     cfg.param_scheduler[0].end = args.pretrain_iters
-    result = train_config(cfg, osp.join(pre_dir, 'run'), seed=0)
-    torch.save(dict(state_dict=result.runner.model.backbone.state_dict()),
-               ckpt)
-    print(f'[benchmark] pretrained backbone: {ckpt} '
-          f'({result.seconds:.0f} s)', flush=True)
-    return ckpt
+    return train_backbone(cfg, ckpt)
 
 
 # --------------------------------------------------------------------- #

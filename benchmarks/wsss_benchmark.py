@@ -70,7 +70,8 @@ sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
 import mmattn  # noqa: E402,F401  (registers the modules)
 import sal_selection_benchmark as sal_bench  # noqa: E402
 from mmattn.experiment import (apply_overrides, load_config,  # noqa: E402
-                               prepare_dataset, train_config)
+                               prepare_dataset, train_backbone, train_config,
+                               without_validation)
 from mmattn.segmentation.mask_scoring.metrics import (  # noqa: E402
     pearson_correlation, spearman_correlation)
 from mmattn.segmentation.score_file import load_mask_scores  # noqa: E402
@@ -200,12 +201,7 @@ def cam_config(args, data_root: str, iters: int, backbone: str = None,
                validate: bool = True):
     cfg = load_config(CAM_CFG)
     apply_overrides(cfg, cam_overrides(cfg, args, data_root, iters, backbone))
-    if not validate:
-        for key in ('val_dataloader', 'val_evaluator', 'val_cfg',
-                    'test_dataloader', 'test_evaluator', 'test_cfg'):
-            cfg[key] = None
-        cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
-    return cfg
+    return cfg if validate else without_validation(cfg)
 
 
 def pretrain_backbone(args) -> str:
@@ -217,13 +213,8 @@ def pretrain_backbone(args) -> str:
         return ckpt
     data_root = generate(args, osp.join(pre_dir, 'data'),
                          args.pretrain_data_seed)
-    cfg = cam_config(args, data_root, args.pretrain_iters, validate=False)
-    result = train_config(cfg, osp.join(pre_dir, 'run'), seed=0)
-    torch.save(dict(state_dict=result.runner.model.backbone.state_dict()),
-               ckpt)
-    print(f'[wsss] pretrained backbone: {ckpt} ({result.seconds:.0f} s)',
-          flush=True)
-    return ckpt
+    return train_backbone(cam_config(args, data_root, args.pretrain_iters),
+                          ckpt)
 
 
 def train_cam(args, seed: int, data_root: str, backbone: str) -> dict:

@@ -29,7 +29,8 @@ from mmengine.runner import Runner
 
 __all__ = [
     'ExperimentResult', 'ValidationHistoryHook', 'load_config',
-    'apply_overrides', 'shorten_schedule', 'train_config', 'prepare_dataset',
+    'apply_overrides', 'shorten_schedule', 'without_validation',
+    'train_config', 'train_backbone', 'prepare_dataset',
     'TrainJob', 'JobResult', 'run_job', 'run_jobs'
 ]
 
@@ -155,6 +156,50 @@ def shorten_schedule(cfg: Config,
         hooks['logger']['interval'] = max(1, min(50, iters // 6))
     cfg.log_processor = dict(cfg.get('log_processor', {}), by_epoch=False)
     return cfg
+
+
+def without_validation(cfg: Config) -> Config:
+    """Drop validation and testing from ``cfg`` in place (mmengine wants
+    loader, loop and evaluator all set or all ``None``); the train loop
+    keeps its length and never validates."""
+    for key in ('val_dataloader', 'val_evaluator', 'val_cfg',
+                'test_dataloader', 'test_evaluator', 'test_cfg'):
+        cfg[key] = None
+    train_cfg = dict(cfg.get('train_cfg') or {})
+    train_cfg.pop('val_interval', None)
+    train_cfg.pop('val_begin', None)
+    cfg.train_cfg = train_cfg
+    return cfg
+
+
+def train_backbone(cfg: Config, checkpoint: str, seed: int = 0) -> str:
+    """Train ``cfg`` without validation and save its model's backbone, the
+    pretrained initialisation of other runs; reused when ``checkpoint``
+    exists.
+
+    The file holds ``{'state_dict': backbone state dict}``, which a
+    ``dict(type='Pretrained', checkpoint=...)`` ``init_cfg`` of the same
+    backbone loads. The run's files go next to it (``<folder>/run``).
+
+    Args:
+        cfg (Config): The config (copied; validation is dropped).
+        checkpoint (str): Where the backbone goes.
+        seed (int): Training seed. Defaults to 0.
+
+    Returns:
+        str: ``checkpoint``.
+    """
+    if osp.isfile(checkpoint):
+        return checkpoint
+    cfg = without_validation(copy.deepcopy(cfg))
+    folder = osp.dirname(osp.abspath(checkpoint))
+    result = train_config(cfg, osp.join(folder, 'run'), seed=seed)
+    import torch
+    torch.save(dict(state_dict=result.runner.model.backbone.state_dict()),
+               checkpoint)
+    print_log(f'backbone trained in {result.seconds:.0f} s: {checkpoint}',
+              logger='current')
+    return checkpoint
 
 
 def train_config(cfg: Config,

@@ -58,3 +58,37 @@ def test_run_jobs(synthetic_seg_root, tmp_path, processes):
     # The caller's 'current' logger still writes (not to a closed file).
     print_log('after the jobs', logger='current')
     assert MMLogger.get_current_instance() is not None
+
+
+def test_train_backbone_saves_a_loadable_backbone_once(synthetic_seg_root,
+                                                       tmp_path):
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from mmattn.experiment import (apply_overrides, shorten_schedule,
+                                   train_backbone, without_validation)
+    cfg = load_config(PLAIN_CE)
+    job = _jobs(synthetic_seg_root, tmp_path, seeds=(0, ))[0]
+    apply_overrides(cfg, job.overrides)
+    shorten_schedule(cfg, 2)
+    dropped = without_validation(load_config(PLAIN_CE))
+    assert dropped.val_dataloader is None and dropped.test_evaluator is None
+    assert 'val_interval' not in dropped.train_cfg
+    ckpt = str(tmp_path / 'pre' / 'backbone.pth')
+    assert train_backbone(cfg, ckpt) == ckpt
+    # The training ran without validation and left its files beside it.
+    assert osp.isdir(str(tmp_path / 'pre' / 'run'))
+    assert cfg.val_dataloader is not None  # the caller's config untouched
+    state = torch.load(ckpt, map_location='cpu')['state_dict']
+    init_default_scope('mmseg')
+    backbone = MODELS.build(
+        dict(cfg.model.backbone,
+             init_cfg=dict(type='Pretrained', checkpoint=ckpt)))
+    backbone.init_weights()
+    for key, value in backbone.state_dict().items():
+        torch.testing.assert_close(value, state[key])
+    # Reused, not trained again.
+    stamp = osp.getmtime(ckpt)
+    assert train_backbone(cfg, ckpt) == ckpt
+    assert osp.getmtime(ckpt) == stamp
