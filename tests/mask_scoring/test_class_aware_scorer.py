@@ -155,7 +155,7 @@ def test_class_aware_score_is_the_binary_score_times_the_class_agreement():
     binary.init_weights()
     aware.init_weights()
     # A fresh head agrees with every class at class_prior (0.9).
-    torch.testing.assert_close(torch.sigmoid(aware.class_head.bias),
+    torch.testing.assert_close(torch.sigmoid(aware.class_head.conv.bias),
                                torch.full((2, ), 0.9))
     aware.load_state_dict(
         dict(binary.state_dict(), **{
@@ -163,8 +163,9 @@ def test_class_aware_score_is_the_binary_score_times_the_class_agreement():
             for k, v in aware.class_head.state_dict().items()
         }))
     with torch.no_grad():
-        aware.class_head.weight.zero_()
-        aware.class_head.bias.copy_(torch.tensor([_logit(0.8), _logit(0.2)]))
+        aware.class_head.conv.weight.zero_()
+        aware.class_head.conv.bias.copy_(
+            torch.tensor([_logit(0.8), _logit(0.2)]))
     # 16x16 input -> a 4x4 grid at layer 6 (stride 4). Class 1 on 12 of its
     # cells, class 2 on 4: A = (12 * 0.8 + 4 * 0.2) / 16 = 0.65.
     labels = torch.zeros(16, 16, dtype=torch.uint8)
@@ -305,7 +306,7 @@ def test_shipped_class_aware_config_scores_label_maps(seg_root):
     # The network sees the classes: a class its head disagrees with
     # scores lower.
     with torch.no_grad():
-        scorer.model.class_head.bias[1] = -4.0  # class 2
+        scorer.model.class_head.conv.bias[1] = -4.0  # class 2
     image = np.array(Image.open(osp.join(dirs['img_dir'],
                                          ids[0] + '.jpg')))[..., ::-1]
     labels = np.zeros(image.shape[:2], np.uint8)
@@ -342,7 +343,7 @@ def test_class_backbone_is_frozen_loaded_and_named_when_missing(tmp_path):
         torch.testing.assert_close(model.class_backbone.state_dict()[key],
                                    value)
     # 256 channels at stride 8 feed the head; none of it trains.
-    assert model.class_head.in_channels == 256
+    assert model.class_head.conv.in_channels == 256
     assert not any(p.requires_grad for p in model.class_backbone.parameters())
     model.train()
     assert model.layers.training and not model.class_backbone.training
@@ -353,7 +354,7 @@ def test_class_backbone_is_frozen_loaded_and_named_when_missing(tmp_path):
     losses = model.loss(x, [BaseDataElement(gt_score=torch.tensor(0.5),
                                             gt_agreement=torch.tensor(0.))])
     sum(losses.values()).backward()
-    assert model.class_head.weight.grad.abs().sum() > 0
+    assert model.class_head.conv.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.class_backbone.parameters())
     with pytest.raises(ValueError, match='set num_classes too'):
         MODELS.build(dict(type='MaskScoringNet', class_backbone=backbone_cfg))

@@ -15,8 +15,8 @@ from .folder_scoring import (build_strict_scorer, score_folder,
 from .mask_io import (check_same_size, find_file, load_scoring_inputs,
                       read_id_list, read_image, read_label_map,
                       read_reference, read_tags)
-from .mask_scoring_net import (AvgMaxPool2d, MaskScoringNet,
-                               MaskScoringResBlock)
+from .mask_scoring_net import (AvgMaxPool2d, ClassAgreementHead,
+                               MaskScoringNet, MaskScoringResBlock)
 from .metrics import (MaskScoreMetric, pearson_correlation,
                       spearman_correlation)
 from .scoring import (TRUTHS, MaskScorer, score_proxy_masks,
@@ -35,7 +35,8 @@ __all__ = [
     'MaskScoringDataPreprocessor', 'MaskScoringDataset', 'check_same_size',
     'find_file', 'load_scoring_inputs', 'read_id_list', 'read_image',
     'read_label_map', 'read_reference', 'read_tags', 'MaskScoringNet',
-    'MaskScoringResBlock', 'AvgMaxPool2d', 'MaskScoreMetric',
+    'MaskScoringResBlock', 'AvgMaxPool2d', 'ClassAgreementHead',
+    'MaskScoreMetric',
     'pearson_correlation',
     'spearman_correlation', 'ScoringSample', 'SynthesisConfig',
     'synthesize_scoring_set', 'labels_within', 'relabel_object',

@@ -16,7 +16,10 @@ from torch import Tensor, nn
 
 from mmattn.utils.validation import check_choice, check_positive_int
 
-__all__ = ['MaskScoringNet', 'MaskScoringResBlock', 'AvgMaxPool2d']
+__all__ = [
+    'MaskScoringNet', 'MaskScoringResBlock', 'AvgMaxPool2d',
+    'ClassAgreementHead'
+]
 
 _POOLS = ('avg', 'max', 'avgmax')
 
@@ -87,6 +90,49 @@ class AvgMaxPool2d(nn.Module):
              x.amax((2, 3), keepdim=True)], 1)
 
 
+class ClassAgreementHead(BaseModule):
+    """How much of a mask's foreground has a class that fits the image: the
+    class-aware factor ``A`` of :class:`MaskScoringNet`.
+
+    A 1x1 conv gives each foreground class's per-pixel agreement ``s_c =
+    sigmoid(z_c)`` from image features; the class masks ``m_c`` are
+    average-pooled to the features' grid, and ``A = sum_c sum_px m_c s_c /
+    sum_c sum_px m_c`` (1 for an empty mask).
+
+    Args:
+        in_channels: Feature channels.
+        num_classes: Classes ``K``, background included (``K - 1`` outputs).
+        class_prior: Initial ``s_c`` (the conv's bias is ``logit`` of it,
+            its weights N(0, 0.01)), so a fresh head barely changes ``P``.
+        init_cfg: mmengine init config; the default is the above.
+
+    Shapes:
+        features ``(N, in_channels, h, w)``, class masks ``(N, K - 1, H,
+        W)`` in ``[0, 1]`` -> ``(N,)``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_classes: int,
+                 class_prior: float = 0.9,
+                 init_cfg: Optional[dict] = None) -> None:
+        if not 0 < class_prior < 1:
+            raise ValueError(
+                f'class_prior must be in (0, 1), got {class_prior}')
+        super().__init__(init_cfg=init_cfg or dict(
+            type='Normal', layer='Conv2d', std=0.01,
+            bias=math.log(class_prior / (1 - class_prior))))
+        self.conv = nn.Conv2d(in_channels, num_classes - 1, 1)
+
+    def forward(self, features: Tensor, class_masks: Tensor) -> Tensor:
+        masks = F.adaptive_avg_pool2d(class_masks, features.shape[-2:])
+        agreement = torch.sigmoid(self.conv(features))
+        area = masks.sum((1, 2, 3))
+        agree = (masks * agreement).sum((1, 2, 3))
+        return torch.where(area > 0, agree / area.clamp_min(1e-12),
+                           torch.ones_like(area))
+
+
 @MODELS.register_module()
 class MaskScoringNet(BaseModel):
     """Predicts the quality ``P`` in ``[0, 1]`` of a binary mask from the
@@ -117,10 +163,8 @@ class MaskScoringNet(BaseModel):
     :class:`MaskScoringDataPreprocessor`), and ``P = P_fg * A``. ``P_fg``
     is the network above on image + binary mask; ``A`` in ``[0, 1]`` is the
     share of the mask's foreground whose class a per-pixel class head
-    agrees with: a 1x1 conv on layer 6's features (stride 4) gives each
-    class's sigmoid ``s_c``, and ``A = sum_c sum_px m_c s_c / sum_c sum_px
-    m_c`` with ``m_c`` the class-``c`` mask average-pooled to that grid
-    (``A = 1`` for an empty mask). The factorisation mirrors the
+    (:class:`ClassAgreementHead`, on layer 6's features at stride 4)
+    agrees with. The factorisation mirrors the
     relabelled samples' target, ``AC * kept share`` (see
     ``relabel_target``). Samples of a class-aware synthesis also carry that
     kept share (``gt_agreement``), the head's own target: ``loss_agreement
@@ -230,12 +274,8 @@ class MaskScoringNet(BaseModel):
                     f'preprocessor encodes num_classes='
                     f'{preprocessor_classes}: set both to the proxies\' '
                     'classes')
-        if not 0 < class_prior < 1:
-            raise ValueError(
-                f'class_prior must be in (0, 1), got {class_prior}')
         self.in_channels = in_channels
         self.num_classes = num_classes
-        self.class_prior = float(class_prior)
         if agreement_loss_weight < 0:
             raise ValueError('agreement_loss_weight must be >= 0, got '
                              f'{agreement_loss_weight}')
@@ -283,8 +323,8 @@ class MaskScoringNet(BaseModel):
             with torch.no_grad():
                 probe = self.class_backbone(torch.zeros(1, 3, 32, 32))
             head_channels = probe[-1].shape[1]
-        self.class_head = None if num_classes is None else nn.Conv2d(
-            head_channels, num_classes - 1, 1)
+        self.class_head = None if num_classes is None else \
+            ClassAgreementHead(head_channels, num_classes, class_prior)
         self._reset_output_bias()
 
     def _reset_output_bias(self) -> None:
@@ -294,10 +334,6 @@ class MaskScoringNet(BaseModel):
                 self.fc2.bias.fill_(float(torch.logit(torch.tensor(p))))
             else:
                 self.fc2.bias.fill_(self.output_bias_init)
-            if self.class_head is not None:
-                nn.init.normal_(self.class_head.weight, std=0.01)
-                self.class_head.bias.fill_(
-                    math.log(self.class_prior / (1 - self.class_prior)))
 
     def train(self, mode: bool = True) -> 'MaskScoringNet':
         """Set the mode; a class backbone stays in eval mode (frozen)."""
@@ -314,8 +350,9 @@ class MaskScoringNet(BaseModel):
         return self.in_channels + extra
 
     def init_weights(self) -> None:
-        """Apply ``init_cfg``, then restore the output bias and the class
-        head (see class docstring) that a generic init would overwrite.
+        """Apply ``init_cfg`` (the class head and backbone then apply their
+        own), then restore the output bias (see class docstring) that a
+        generic Linear init would overwrite.
 
         Raises:
             ValueError: The class backbone's ``Pretrained`` init names no
@@ -358,18 +395,8 @@ class MaskScoringNet(BaseModel):
             return score, None
         if self.class_backbone is not None:
             features = self.class_backbone(inputs[:, :3])[-1]
-        agreement = self._class_agreement(features,
-                                          inputs[:, self.in_channels:])
+        agreement = self.class_head(features, inputs[:, self.in_channels:])
         return score * agreement, agreement
-
-    def _class_agreement(self, features: Tensor,
-                         class_masks: Tensor) -> Tensor:
-        masks = F.adaptive_avg_pool2d(class_masks, features.shape[-2:])
-        agreement = torch.sigmoid(self.class_head(features))
-        area = masks.sum((1, 2, 3))
-        agree = (masks * agreement).sum((1, 2, 3))
-        return torch.where(area > 0, agree / area.clamp_min(1e-12),
-                           torch.ones_like(area))
 
     @torch.no_grad()
     def class_agreement(self, inputs: Tensor) -> Tensor:
@@ -388,7 +415,7 @@ class MaskScoringNet(BaseModel):
             x = inputs[:, :self.in_channels]
             for layer in list(self.layers)[:6]:
                 x = layer(x)
-        return self._class_agreement(x, inputs[:, self.in_channels:])
+        return self.class_head(x, inputs[:, self.in_channels:])
 
     @staticmethod
     def _targets(data_samples: List[BaseDataElement], like: Tensor,
