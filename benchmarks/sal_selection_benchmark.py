@@ -689,16 +689,29 @@ def claim(path: str) -> bool:
     return False
 
 
-def check_settings(args) -> None:
-    """Fix the work dir's settings on first use; refuse others later (runs
-    of other settings must not be reported together)."""
-    path = osp.join(args.work_dir, 'settings.json')
-    current = {k: v for k, v in json.loads(
+def _settings(args) -> dict:
+    return {k: v for k, v in json.loads(
         json.dumps(vars(args), default=str)).items()
-               if k not in _RUN_INDEPENDENT_ARGS}
+            if k not in _RUN_INDEPENDENT_ARGS}
+
+
+def check_settings(args, defaults=None) -> None:
+    """Fix the work dir's settings on first use; refuse others later (runs
+    of other settings must not be reported together).
+
+    Args:
+        args: The parsed arguments.
+        defaults: The arguments' defaults (parsed arguments too). An option
+            added after the work dir was made is then accepted at its
+            default, which is what its earlier runs used.
+    """
+    path = osp.join(args.work_dir, 'settings.json')
+    current = _settings(args)
     if osp.isfile(path):
         with open(path) as f:
             earlier = json.load(f)
+        if defaults is not None:
+            earlier = dict(_settings(defaults), **earlier)
         differ = sorted(k for k in set(current) | set(earlier)
                         if current.get(k) != earlier.get(k))
         if differ:
@@ -714,7 +727,7 @@ def check_settings(args) -> None:
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    check_settings(args)
+    check_settings(args, defaults=parse_args(['--work-dir', args.work_dir]))
     data_root = osp.join(args.work_dir, 'data')
     meta = generate(args, data_root, args.data_seed)
     selections = prepare_scores(args, data_root)

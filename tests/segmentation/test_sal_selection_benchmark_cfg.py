@@ -138,6 +138,24 @@ def test_work_dir_settings_are_fixed(bench, tmp_path):
         assert json.load(f)['iters'] == 2000
 
 
+def test_an_option_added_later_is_accepted_at_its_default(bench, tmp_path):
+    args = bench.parse_args(['--work-dir', str(tmp_path)])
+    defaults = bench.parse_args(['--work-dir', str(tmp_path)])
+    bench.check_settings(args)
+    # A work dir made before --scorer-config existed.
+    path = tmp_path / 'settings.json'
+    settings = json.loads(path.read_text())
+    del settings['scorer_config']
+    path.write_text(json.dumps(settings))
+    bench.check_settings(args, defaults=defaults)
+    other = bench.parse_args(['--work-dir', str(tmp_path), '--scorer-config',
+                              bench.PLAIN_CFG])
+    with pytest.raises(SystemExit, match='scorer_config'):
+        bench.check_settings(other, defaults=defaults)
+    with pytest.raises(SystemExit, match='scorer_config'):
+        bench.check_settings(args)  # without defaults: refused as before
+
+
 def test_paired_differences_and_targets(bench):
     runs = {
         'P2': {1: dict(mIoU=50.0), 2: dict(mIoU=52.0), 3: dict(mIoU=51.0)},
