@@ -7,33 +7,13 @@
 # mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py with its head in
 # mmattn's attention-off twin (same outputs); the two configs differ only in
 # model.neck and the head's attention keys.
-_base_ = ['./fcos_r50-caffe_fpn_gn-head_1x_coco.py']
+_base_ = ['./fcos_r50-caffe_fpn_gn-head_1x_coco.py', './_base_/hybrid_attention.py']
 
 model = dict(
-    neck=dict(
-        type='AlignedFPN',
-        aligned_levels=(2, 3),  # C4, C5 of out_indices=(0, 1, 2, 3)
-        aligned_attention=dict(
-            type='AlignedAttention',
-            mid_channels=256,
-            deform_groups=4,
-            deform_type='DCN',
-            norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
-            restore_norm_init=0.1)),
+    neck={{_base_.aligned_fpn}},
     bbox_head=dict(
         # norm_cfg stays the head's GN(32) default; CLGN takes its groups.
-        cross_level_norm=dict(
-            _delete_=True,
-            type='CrossLevelGroupNorm', affine_per_level=False),
-        spatial_attention=dict(
-            _delete_=True,
-            type='SpatialAttention', channels=16,
-            dilations=(1, 2, 5, 2, 1)),
-        channel_attention=dict(
-            _delete_=True,
-            type='CrossLevelSE',
-            reduced_channels=32,
-            pooling='max',
-            per_level=False,
-            logit_mix=None),
+        cross_level_norm={{_base_.cross_level_norm}},
+        spatial_attention={{_base_.spatial_attention}},
+        channel_attention={{_base_.channel_attention}},
         extra_conv=True))
