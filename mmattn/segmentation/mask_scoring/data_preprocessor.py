@@ -36,8 +36,8 @@ class MaskScoringDataPreprocessor(BaseDataPreprocessor):
         mean: Image channel means (after the optional BGR -> RGB flip).
         std: Image channel stds.
         bgr_to_rgb: Flip the image channels first.
-        mask_mean: Subtracted from each mask channel.
-        mask_std: Divides each mask channel.
+        mask_mean: Subtracted from the binary mask channel.
+        mask_std: Divides the binary mask channel.
         num_classes: ``None`` for a binary mask channel, else the number of
             classes ``K`` (background included) of a label-map mask.
         non_blocking: See ``BaseDataPreprocessor``.

@@ -168,12 +168,13 @@ class PackMaskScoringInputs(BaseTransform):
             k: results[k]
             for k in self.meta_keys if k in results
         })
-        for key in ('gt_score', 'agreement'):
+        # The regression target and (class-aware) the class head's one.
+        for key, field in (('gt_score', 'gt_score'),
+                           ('agreement', 'gt_agreement')):
             if results.get(key) is not None:
-                name = 'gt_agreement' if key == 'agreement' else key
                 sample.set_field(
                     torch.tensor(float(results[key]), dtype=torch.float32),
-                    name)
+                    field)
         return dict(inputs=inputs, data_samples=sample)
 
     def __repr__(self) -> str:
