@@ -72,24 +72,24 @@ ATSS = osp.join(ROOT, 'configs', 'demo', 'atss_r18_demo.py')
 ATSS_HA = osp.join(ROOT, 'configs', 'demo', 'harnet_atss_r18_demo.py')
 ATSS_DYHEAD = osp.join(ROOT, 'configs', 'demo', 'atss_r18_dyhead_demo.py')
 
-_CLGN = dict(type='CrossLevelGroupNorm', affine_per_level=False)
-_SA = dict(type='SpatialAttention', channels=16, dilations=(1, 2, 5, 2, 1))
-_CLSE = dict(type='CrossLevelSE', reduced_channels=32, pooling='max')
-_AA = dict(
-    type='AlignedFPN',
-    in_channels=[64, 128, 256, 512],
-    out_channels=64,
-    start_level=1,
-    add_extra_convs='on_input',
-    num_outs=5,
-    aligned_levels=(2, 3),
-    aligned_attention=dict(
-        type='AlignedAttention',
-        mid_channels=64,
-        deform_groups=4,
-        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
-        deform_impl='torch'))
+# The attention parts are the shipped CPU-size HAR-Net configs' own
+# (configs/harnet/_base_/hybrid_attention.py), less the `_delete_` a config
+# file needs: apply_overrides replaces a part whole anyway.
+_PARTS = load_config(
+    osp.join(ROOT, 'configs', 'harnet', '_base_', 'hybrid_attention.py'))
 
+
+def _part(name: str) -> dict:
+    part = _PARTS[name].to_dict()
+    part.pop('_delete_', None)
+    return part
+
+
+_CLGN = _part('cross_level_norm')
+_SA = _part('spatial_attention')
+_CLSE = _part('channel_attention_cpu')
+# +AA replaces the whole neck: the twin's FPN made an AlignedFPN.
+_AA = dict(load_config(TWIN).model.neck.to_dict(), **_part('aligned_fpn_cpu'))
 
 
 def _staged(patterns):

@@ -7,12 +7,12 @@
 # The model part below is that tiny config's, word for word; with the box
 # voting of ./retinanet_r18_demo.py the whole model equals the tiny one but
 # for that (tests/foundation/test_demo.py checks that the two stay equal).
-_base_ = ['./retinanet_r18_demo.py', '../harnet/_base_/hybrid_attention_cpu.py']
+_base_ = ['./retinanet_r18_demo.py', '../harnet/_base_/hybrid_attention.py']
 
 model = dict(
-    neck={{_base_.aligned_fpn}},
+    neck={{_base_.aligned_fpn_cpu}},
     bbox_head=dict(
         cross_level_norm={{_base_.cross_level_norm}},
         spatial_attention={{_base_.spatial_attention}},
-        channel_attention={{_base_.channel_attention}},
+        channel_attention={{_base_.channel_attention_cpu}},
         extra_conv=True))

@@ -7,6 +7,4 @@ model = dict(
     bbox_head=dict(
         norm_cfg=dict(
             _delete_=True, type='GN', num_groups=32, requires_grad=True),
-        cross_level_norm=dict(
-            _delete_=True,
-            type='CrossLevelGroupNorm', affine_per_level=False)))
+        cross_level_norm={{_base_.cross_level_norm}}))

@@ -5,7 +5,4 @@ _base_ = ['./harnet_aa-ca_r50_fpn_1x_coco.py']
 
 model = dict(
     bbox_head=dict(
-        spatial_attention=dict(
-            _delete_=True,
-            type='SpatialAttention', channels=16,
-            dilations=(1, 2, 5, 2, 1))))
+        spatial_attention={{_base_.spatial_attention}}))

@@ -178,7 +178,7 @@ def test_demo_detection_configs_are_the_tiny_twins():
     assert harnet.model.neck.aligned_attention.deform_impl == 'torch'
     # ... and everything else (data, schedule, evaluation) is shared, but
     # for the named attention parts the HAR-Net config's model takes.
-    parts = _config('harnet', '_base_', 'hybrid_attention_cpu.py')
+    parts = _config('harnet', '_base_', 'hybrid_attention.py')
     skip = {'model', 'filename', *parts.keys()}
     assert {k: v for k, v in retina.to_dict().items() if k not in skip} == \
         {k: v for k, v in harnet.to_dict().items() if k not in skip}
