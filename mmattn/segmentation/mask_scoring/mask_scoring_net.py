@@ -409,13 +409,7 @@ class MaskScoringNet(BaseModel):
         if self.class_head is None:
             raise ValueError('class_agreement needs a class-aware scorer '
                              '(num_classes set)')
-        if self.class_backbone is not None:
-            x = self.class_backbone(inputs[:, :3])[-1]
-        else:
-            x = inputs[:, :self.in_channels]
-            for layer in list(self.layers)[:6]:
-                x = layer(x)
-        return self.class_head(x, inputs[:, self.in_channels:])
+        return self._score_and_agreement(inputs)[1]
 
     @staticmethod
     def _targets(data_samples: List[BaseDataElement], like: Tensor,
